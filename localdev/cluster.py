@@ -1,0 +1,94 @@
+"""A local Kubernetes cluster: etcd, kube-apiserver, controller manager, scheduler and kwok's simulated
+nodes, started by kwokctl's binary runtime from our own builds (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import processes
+from .tools import Tools
+
+
+@dataclass
+class LocalCluster:
+    name: str
+    workdir: Path
+    apiserver_port: int
+    tools: Tools
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "clusters" / self.name / "kubeconfig.yaml"
+
+    @property
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KWOK_WORKDIR": str(self.workdir),
+            # kube-apiserver, kube-controller-manager, kube-scheduler and kubectl share one folder.
+            "KWOK_KUBE_BINARY_PREFIX": str(self.tools.kube_apiserver.parent),
+            "KWOK_KUBECTL_BINARY": str(self.tools.kubectl),
+            "KWOK_ETCD_BINARY": str(self.tools.etcd),
+            "KWOK_CONTROLLER_BINARY": str(self.tools.kwok),
+        }
+
+    def _kwokctl(self, *args: str, timeout: float = 300) -> str:
+        result = subprocess.run(  # noqa: S603
+            [str(self.tools.kwokctl), "--name", self.name, *args],
+            env=self._env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"kwokctl {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    @classmethod
+    def start(cls, tools: Tools, state_dir: Path, nodes: int = 1) -> LocalCluster:
+        name = f"dtpoc-{uuid.uuid4().hex[:8]}"
+        cluster = cls(name, state_dir / "kwok", processes.free_port(), tools)
+        cluster.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            cluster._kwokctl(
+                "create",
+                "cluster",
+                "--runtime=binary",
+                f"--kube-apiserver-port={cluster.apiserver_port}",
+                "--wait=120s",
+                "--quiet-pull",
+            )
+            cluster._kwokctl("scale", "node", f"--replicas={nodes}")
+        except Exception:
+            cluster.stop()
+            raise
+        return cluster
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603
+            [str(self.tools.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
+
+    def pids(self) -> list[int]:
+        pid_dir = self.workdir / "clusters" / self.name / "pids"
+        return [int(p.read_text().strip()) for p in pid_dir.glob("*.pid") if p.read_text().strip().isdigit()]
+
+    def stop(self) -> None:
+        """kwokctl stops the components by the pids it recorded; any it missed are stopped here."""
+        pids = self.pids()
+        try:
+            self._kwokctl("delete", "cluster", timeout=120)
+        except (RuntimeError, subprocess.TimeoutExpired):
+            pass
+        for pid in pids:
+            if processes.alive(pid):
+                processes.stop(pid)

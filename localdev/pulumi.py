@@ -1,0 +1,63 @@
+"""A Pulumi workspace that needs no network: a file backend, its own PULUMI_HOME, a generated
+passphrase, and the CLI, language host and kubernetes provider from our own builds on PATH."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .tools import Tools
+
+
+@dataclass
+class PulumiWorkspace:
+    state_dir: Path
+    tools: Tools
+    kubeconfig: Path | None = None
+
+    @classmethod
+    def create(cls, tools: Tools, state_dir: Path, kubeconfig: Path | None = None) -> PulumiWorkspace:
+        (state_dir / "backend").mkdir(parents=True, exist_ok=True)
+        (state_dir / "home").mkdir(parents=True, exist_ok=True)
+        passphrase_file = state_dir / "passphrase"
+        if not passphrase_file.exists():
+            passphrase_file.write_text(secrets.token_urlsafe(24))
+            passphrase_file.chmod(0o600)
+        return cls(state_dir, tools, kubeconfig)
+
+    @property
+    def plugins_dir(self) -> Path:
+        return self.state_dir / "home" / "plugins"
+
+    def env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "PATH": f"{self.tools.pulumi_path}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PULUMI_HOME": str(self.state_dir / "home"),
+            "PULUMI_BACKEND_URL": f"file://{self.state_dir / 'backend'}",
+            "PULUMI_CONFIG_PASSPHRASE_FILE": str(self.state_dir / "passphrase"),
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+            "PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS": "true",
+        }
+        env.pop("PULUMI_CONFIG_PASSPHRASE", None)
+        if self.kubeconfig is not None:
+            env["KUBECONFIG"] = str(self.kubeconfig)
+        return env
+
+    def run(self, *args: str, cwd: Path, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(  # noqa: S603
+            [str(self.tools.pulumi), *args, "--non-interactive"],
+            cwd=cwd,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"pulumi {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result

@@ -1,0 +1,79 @@
+"""Fixtures that start real servers (FerretDB, a kwok cluster, a Pulumi workspace) for the tests that
+ask for them, once per session, and stop them by pid afterwards. A missing tool fails the run loudly."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from pymongo import MongoClient
+
+from localdev.cluster import LocalCluster
+from localdev.ferretdb import FerretDB
+from localdev.pulumi import PulumiWorkspace
+from localdev.tools import Tools, find_tools
+from services.shared import crd
+from services.shared.names import FILES_DATABASE, RECORDS_DATABASE
+
+# Tests that use these fixtures get the marker, so `-m "not cluster"` and the like select correctly.
+_MARKERS = {"ferretdb": "mongo", "mongo_url": "mongo", "cluster": "cluster", "namespace": "cluster",
+            "analytics_crd": "cluster", "pulumi_workspace": "pulumi"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & _MARKERS.keys():
+            item.add_marker(_MARKERS[fixture])
+
+
+@pytest.fixture(scope="session")
+def tools() -> Tools:
+    return find_tools()
+
+
+@pytest.fixture(scope="session")
+def ferretdb(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDB]:
+    server = FerretDB.start(tools, tmp_path_factory.mktemp("ferretdb"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mongo_url(ferretdb: FerretDB) -> str:
+    """The FerretDB URL, with the platform's databases emptied before the test."""
+    with MongoClient(ferretdb.url) as client:
+        client.drop_database(RECORDS_DATABASE)
+        client.drop_database(FILES_DATABASE)
+    return ferretdb.url
+
+
+@pytest.fixture(scope="session")
+def cluster(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    local = LocalCluster.start(tools, tmp_path_factory.mktemp("cluster"))
+    yield local
+    local.stop()
+
+
+@pytest.fixture(scope="session")
+def analytics_crd(cluster: LocalCluster) -> str:
+    """The Analytics CRD of services.shared.crd, installed and established."""
+    import json
+
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(crd.crd_manifest()))
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd.CRD_NAME}", "--timeout=60s")
+    return crd.CRD_NAME
+
+
+@pytest.fixture
+def namespace(cluster: LocalCluster) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def pulumi_workspace(tools: Tools, cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> PulumiWorkspace:
+    return PulumiWorkspace.create(tools, tmp_path_factory.mktemp("pulumi"), cluster.kubeconfig)

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Builds the local infrastructure tools from source (Go module proxy) into a cache outside the repo,
+# one folder per tool and version. A tool whose folder is complete is never rebuilt.
+#
+#   tools/build.sh            build whatever is missing
+#   tools/build.sh etcd kwok  build only these
+#   tools/build.sh --dirs     print where each tool lives
+#
+# Each tool ends up in $DTPOC_TOOLS_CACHE/<tool>-<version>/bin; tools/env.sh puts them on PATH.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+wrappers="$repo/tools/go"
+# shellcheck source=versions.env
+source "$repo/tools/versions.env"
+cache="${DTPOC_TOOLS_CACHE:-$HOME/.cache/dtpoc/tools}"
+mkdir -p "$cache"
+
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
+
+log() { printf '[tools %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+# The language host is our own code: its cache key includes a hash of its source.
+language_host_key() {
+  cat "$wrappers/pulumi-language-python/"*.go "$wrappers/pulumi-language-python/go.mod" | sha256sum | cut -c1-12
+}
+
+tool_dir() {
+  case "$1" in
+    etcd) echo "$cache/etcd-$ETCD_VERSION" ;;
+    kubernetes) echo "$cache/kubernetes-$KUBERNETES_VERSION" ;;
+    kwok) echo "$cache/kwok-$KWOK_VERSION" ;;
+    ferretdb) echo "$cache/ferretdb-$FERRETDB_VERSION" ;;
+    pulumi) echo "$cache/pulumi-$PULUMI_VERSION" ;;
+    pulumi-language-python) echo "$cache/pulumi-language-python-$PULUMI_VERSION-$(language_host_key)" ;;
+    pulumi-resource-kubernetes) echo "$cache/pulumi-resource-kubernetes-$PULUMI_KUBERNETES_VERSION" ;;
+    *) echo "unknown tool: $1" >&2; return 1 ;;
+  esac
+}
+
+build_etcd() {
+  cd "$wrappers/etcd"
+  go build -trimpath -ldflags "-s -w" -o "$1/bin/etcd" go.etcd.io/etcd/server/v3
+}
+
+build_kubernetes() {
+  cd "$wrappers/kubernetes"
+  local v=$KUBERNETES_VERSION minor=${KUBERNETES_VERSION#v*.}
+  minor=${minor%%.*}
+  local pkg=k8s.io/component-base/version
+  go build -trimpath -tags selinux,notest,grpcnotrace \
+    -ldflags "-s -w -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean" \
+    -o "$1/bin/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+}
+
+build_kwok() {
+  cd "$wrappers/kwok"
+  go build -trimpath -ldflags "-s -w" -o "$1/bin/" sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
+}
+
+build_ferretdb() {
+  cd "$wrappers/ferretdb"
+  go build -trimpath -ldflags "-s -w" -o "$1/bin/ferretdb" github.com/FerretDB/FerretDB/cmd/ferretdb
+}
+
+build_pulumi() {
+  cd "$wrappers/pulumi"
+  go build -trimpath -tags osusergo,grpcnotrace \
+    -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
+    -o "$1/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+}
+
+build_pulumi-language-python() {
+  cd "$wrappers/pulumi-language-python"
+  go build -trimpath -ldflags "-s -w" -o "$1/bin/pulumi-language-python" .
+  # The host runs the program through this script from the SDK module, found beside the host.
+  local sdk
+  sdk=$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
+  install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$1/bin/"
+}
+
+build_pulumi-resource-kubernetes() {
+  cd "$wrappers/pulumi-resource-kubernetes"
+  local src version=${PULUMI_KUBERNETES_VERSION#v}
+  src="$(go env GOMODCACHE)/github.com/pulumi/pulumi-kubernetes/provider/v4@$PULUMI_KUBERNETES_PROVIDER_MODULE/cmd/pulumi-resource-kubernetes"
+  [ -d "$src" ] || go mod download "github.com/pulumi/pulumi-kubernetes/provider/v4@$PULUMI_KUBERNETES_PROVIDER_MODULE"
+  # Upstream's generate step: the schema carries the provider's version.
+  python3 - "$src/schema.json" schema-embed.json "$version" <<'PY'
+import json, sys
+source, target, version = sys.argv[1:]
+schema = json.load(open(source))
+schema["version"] = version
+json.dump(schema, open(target, "w"))
+PY
+  cp "$src/terraform-mapping.json" terraform-mapping-embed.json
+  go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$version" \
+    -o "$1/bin/pulumi-resource-kubernetes" .
+}
+
+build() {
+  local tool=$1 dest
+  dest=$(tool_dir "$tool")
+  if [ -f "$dest/.complete" ]; then
+    log "$tool: cached in $dest"
+    return
+  fi
+  log "$tool: building into $dest"
+  rm -rf "$dest.partial"
+  mkdir -p "$dest.partial/bin"
+  local start=$SECONDS
+  ("build_$tool" "$dest.partial")
+  echo $((SECONDS - start)) > "$dest.partial/build-seconds"
+  rm -rf "$dest"
+  mv "$dest.partial" "$dest"
+  touch "$dest/.complete"
+  log "$tool: built in $((SECONDS - start)) s, $(du -sh "$dest" | cut -f1)"
+}
+
+all=(etcd kwok ferretdb pulumi-language-python kubernetes pulumi pulumi-resource-kubernetes)
+if [ "${1:-}" = "--dirs" ]; then
+  # Where each tool lives (name=dir per line), for localdev/tools.py: the cache layout is defined here only.
+  for tool in "${all[@]}"; do echo "$tool=$(tool_dir "$tool")"; done
+  exit 0
+fi
+for tool in "${@:-${all[@]}}"; do
+  build "$tool"
+done

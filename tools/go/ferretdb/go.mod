@@ -1,0 +1,5 @@
+module dtpoc.local/tools/ferretdb
+
+go 1.26.0
+
+require github.com/FerretDB/FerretDB v1.24.2

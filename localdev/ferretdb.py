@@ -27,12 +27,8 @@ class FerretDB:
         pid = processes.start(
             [
                 tools.ferretdb,
-                "--handler=sqlite",
                 f"--sqlite-url=file:{data}/",  # must name an existing directory and end in /
                 f"--listen-addr=127.0.0.1:{port}",
-                f"--state-dir={state_dir}",
-                "--telemetry=disable",
-                "--debug-addr=-",
                 "--log-level=warn",
             ],
             state_dir / "ferretdb.log",

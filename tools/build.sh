@@ -20,9 +20,9 @@ export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 
 log() { printf '[tools %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
-# The language host is our own code: its cache key includes a hash of its source.
-language_host_key() {
-  cat "$wrappers/pulumi-language-python/"*.go "$wrappers/pulumi-language-python/go.mod" | sha256sum | cut -c1-12
+# Where a wrapper holds code of our own, its cache key includes a hash of that source.
+source_key() {
+  cat "$wrappers/$1/"*.go "$wrappers/$1/go.mod" | sha256sum | cut -c1-12
 }
 
 tool_dir() {
@@ -30,9 +30,9 @@ tool_dir() {
     etcd) echo "$cache/etcd-$ETCD_VERSION" ;;
     kubernetes) echo "$cache/kubernetes-$KUBERNETES_VERSION" ;;
     kwok) echo "$cache/kwok-$KWOK_VERSION" ;;
-    ferretdb) echo "$cache/ferretdb-$FERRETDB_VERSION" ;;
+    ferretdb) echo "$cache/ferretdb-$FERRETDB_VERSION-$(source_key ferretdb)" ;;
     pulumi) echo "$cache/pulumi-$PULUMI_VERSION" ;;
-    pulumi-language-python) echo "$cache/pulumi-language-python-$PULUMI_VERSION-$(language_host_key)" ;;
+    pulumi-language-python) echo "$cache/pulumi-language-python-$PULUMI_VERSION-$(source_key pulumi-language-python)" ;;
     pulumi-resource-kubernetes) echo "$cache/pulumi-resource-kubernetes-$PULUMI_KUBERNETES_VERSION" ;;
     *) echo "unknown tool: $1" >&2; return 1 ;;
   esac
@@ -61,7 +61,7 @@ build_kwok() {
 
 build_ferretdb() {
   cd "$wrappers/ferretdb"
-  go build -trimpath -ldflags "-s -w" -o "$1/bin/ferretdb" github.com/FerretDB/FerretDB/cmd/ferretdb
+  go build -trimpath -ldflags "-s -w" -o "$1/bin/ferretdb" .
 }
 
 build_pulumi() {

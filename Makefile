@@ -1,0 +1,30 @@
+# The README's two commands are `make up` (the platform on a local cluster) and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## install what a fresh machine lacks (Debian packages, uv, venv, tools built from source)
+	scripts/setup.sh
+
+tools: ## build the local infrastructure tools that are not cached yet
+	tools/build.sh
+
+test: setup ## set up, then run the whole test suite against real local servers
+	uv run --frozen pytest
+
+lint: ## ruff lint and format check
+	uv run --frozen ruff check .
+	uv run --frozen ruff format --check .
+
+up: setup ## bring the whole platform up locally (cluster, FerretDB, pulumi up, API and operator)
+	uv run --frozen python -m localdev up
+
+down: ## stop everything `make up` started and destroy the stack
+	uv run --frozen python -m localdev down
+
+bench: setup ## run the benchmarks (figures as ratios against a baseline of the same run)
+	uv run --frozen python -m bench
+
+.PHONY: help setup tools test lint up down bench

@@ -76,14 +76,21 @@ def pulumi_up(workspace: PulumiWorkspace, values: dict[str, str]) -> dict[str, o
         workspace.run("stack", "init", STACK, cwd=REPO)
     for key, value in values.items():
         # The value travels on stdin, never on a command line.
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             [str(workspace.tools.pulumi), "config", "set", "--secret", "--stack", STACK, key],
-            input=value, text=True, cwd=REPO, env=workspace.env(), check=True, capture_output=True,
+            input=value,
+            text=True,
+            cwd=REPO,
+            env=workspace.env(),
+            check=True,
+            capture_output=True,
         )
     say("pulumi up --stack local (the whole platform; progress below)")
-    subprocess.run(  # noqa: S603
+    subprocess.run(
         [str(workspace.tools.pulumi), "up", "--stack", STACK, "--yes", "--skip-preview", "--non-interactive"],
-        cwd=REPO, env=workspace.env(), check=True,
+        cwd=REPO,
+        env=workspace.env(),
+        check=True,
     )
     outputs = workspace.run("stack", "output", "--stack", STACK, "--json", cwd=REPO).stdout
     return json.loads(outputs or "{}")
@@ -105,13 +112,15 @@ def start_services(state: State, cluster: LocalCluster, mongo_url: str, values: 
     env["API_PORT"] = str(state.api_port)
     env["API_HOST"] = "127.0.0.1"
     state.api_pid = processes.start([bin_dir / "dtpoc-api"], STATE_DIR / "logs" / "api.log", env)
-    state.operator_pid = processes.start([bin_dir / "dtpoc-operator"], STATE_DIR / "logs" / "operator.log", env)
+    state.operator_pid = processes.start(
+        [bin_dir / "dtpoc-operator"], STATE_DIR / "logs" / "operator.log", env
+    )
     state.save()
     health = f"http://127.0.0.1:{state.api_port}{API_BASE}/healthz"
 
     def healthy() -> bool:
         try:
-            with urllib.request.urlopen(health, timeout=1) as response:  # noqa: S310 - our loopback URL
+            with urllib.request.urlopen(health, timeout=1) as response:
                 return response.status == 200
         except OSError:
             return False
@@ -159,9 +168,9 @@ def up() -> None:
 The platform is up.
   API          {api}   (health: {api}/healthz)
   API docs     http://127.0.0.1:{state.api_port}/docs
-  API token    in {STATE_DIR / 'secrets.json'} (key apiToken), for POST and DELETE
+  API token    in {STATE_DIR / "secrets.json"} (key apiToken), for POST and DELETE
   kubectl      KUBECONFIG={cluster.kubeconfig} {tools.kubectl} get analytics,pods -n {state.namespace}
-  logs         {STATE_DIR / 'logs'}
+  logs         {STATE_DIR / "logs"}
 Stop everything with `make down`.""",
         flush=True,
     )
@@ -180,9 +189,12 @@ def down() -> None:
         if "stack" in state.started:
             say("pulumi destroy --stack local")
             workspace = PulumiWorkspace.create(tools, STATE_DIR / "pulumi", cluster.kubeconfig)
-            result = workspace.run("destroy", "--stack", STACK, "--yes", "--skip-preview", cwd=REPO, check=False)
+            result = workspace.run(
+                "destroy", "--stack", STACK, "--yes", "--skip-preview", cwd=REPO, check=False
+            )
             if result.returncode != 0:
-                say(f"pulumi destroy failed (the cluster goes anyway):\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+                tail = (result.stdout + result.stderr)[-4000:]
+                say(f"pulumi destroy failed (the cluster goes anyway):\n{tail}")
         say("stopping the local cluster")
         cluster.stop()
         # The stack's resources went with the cluster; forget them so a new `up` starts clean.
@@ -199,7 +211,8 @@ def status() -> None:
     state = State.load()
     for name in ("ferretdb_pid", "api_pid", "operator_pid"):
         pid = getattr(state, name)
-        print(f"{name.removesuffix('_pid'):10} {'running' if pid and processes.alive(pid) else 'stopped'} {pid or ''}")
+        running = "running" if pid and processes.alive(pid) else "stopped"
+        print(f"{name.removesuffix('_pid'):10} {running} {pid or ''}")
     print(f"{'cluster':10} {state.cluster_name or 'none'}")
 
 

@@ -3,6 +3,7 @@ nodes, started by kwokctl's binary runtime from our own builds (nothing is downl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import uuid
@@ -37,7 +38,7 @@ class LocalCluster:
         }
 
     def _kwokctl(self, *args: str, timeout: float = 300) -> str:
-        result = subprocess.run(  # noqa: S603
+        result = subprocess.run(
             [str(self.tools.kwokctl), "--name", self.name, *args],
             env=self._env,
             capture_output=True,
@@ -68,8 +69,10 @@ class LocalCluster:
             raise
         return cluster
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(  # noqa: S603
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [str(self.tools.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
             input=input,
             capture_output=True,
@@ -85,10 +88,8 @@ class LocalCluster:
     def stop(self) -> None:
         """kwokctl stops the components by the pids it recorded; any it missed are stopped here."""
         pids = self.pids()
-        try:
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
             self._kwokctl("delete", "cluster", timeout=120)
-        except (RuntimeError, subprocess.TimeoutExpired):
-            pass
         for pid in pids:
             if processes.alive(pid):
                 processes.stop(pid)

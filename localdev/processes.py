@@ -35,7 +35,7 @@ def start(command: Sequence[str | Path], log_file: Path, env: dict[str, str] | N
     """Start a server in its own process group, output to `log_file`; returns its pid."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - commands are our own tool paths
+        process = subprocess.Popen(
             [str(c) for c in command],
             stdout=log,
             stderr=subprocess.STDOUT,

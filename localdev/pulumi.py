@@ -49,8 +49,10 @@ class PulumiWorkspace:
             env["KUBECONFIG"] = str(self.kubeconfig)
         return env
 
-    def run(self, *args: str, cwd: Path, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(  # noqa: S603
+    def run(
+        self, *args: str, cwd: Path, check: bool = True, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
             [str(self.tools.pulumi), *args, "--non-interactive"],
             cwd=cwd,
             env=self.env(),
@@ -59,5 +61,7 @@ class PulumiWorkspace:
             timeout=timeout,
         )
         if check and result.returncode != 0:
-            raise RuntimeError(f"pulumi {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+            raise RuntimeError(
+                f"pulumi {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
         return result

@@ -18,7 +18,7 @@ class MissingTool(RuntimeError):
 
 def tool_dirs() -> dict[str, Path]:
     """Each tool's cache folder, as tools/build.sh lays it out (defined there only)."""
-    out = subprocess.run(  # noqa: S603
+    out = subprocess.run(
         ["bash", str(REPO / "tools" / "build.sh"), "--dirs"], check=True, capture_output=True, text=True
     ).stdout
     return {name: Path(path) for name, _, path in (line.partition("=") for line in out.splitlines())}
@@ -84,7 +84,11 @@ class Tools:
     @property
     def pulumi_path(self) -> str:
         """PATH entries that let the Pulumi CLI find its language host and provider (no downloads)."""
-        dirs = [self.pulumi.parent, self.pulumi_language_python.parent, self.pulumi_resource_kubernetes.parent]
+        dirs = [
+            self.pulumi.parent,
+            self.pulumi_language_python.parent,
+            self.pulumi_resource_kubernetes.parent,
+        ]
         return os.pathsep.join(str(d) for d in dirs)
 
 

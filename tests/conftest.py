@@ -17,8 +17,14 @@ from services.shared import crd
 from services.shared.names import FILES_DATABASE, RECORDS_DATABASE
 
 # Tests that use these fixtures get the marker, so `-m "not cluster"` and the like select correctly.
-_MARKERS = {"ferretdb": "mongo", "mongo_url": "mongo", "cluster": "cluster", "namespace": "cluster",
-            "analytics_crd": "cluster", "pulumi_workspace": "pulumi"}
+_MARKERS = {
+    "ferretdb": "mongo",
+    "mongo_url": "mongo",
+    "cluster": "cluster",
+    "namespace": "cluster",
+    "analytics_crd": "cluster",
+    "pulumi_workspace": "pulumi",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -75,5 +81,7 @@ def namespace(cluster: LocalCluster) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def pulumi_workspace(tools: Tools, cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> PulumiWorkspace:
+def pulumi_workspace(
+    tools: Tools, cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
+) -> PulumiWorkspace:
     return PulumiWorkspace.create(tools, tmp_path_factory.mktemp("pulumi"), cluster.kubeconfig)

@@ -47,7 +47,10 @@ _JOB_TYPE_RULES = [
     {"rule": "self.jobType != 'ondemand' || has(self.reps)", "message": "ondemand needs reps"},
     {"rule": "self.jobType != 'ondemand' || !has(self.port)", "message": "ondemand takes no port"},
     {"rule": "self.jobType != 'ondemand' || !has(self.schedule)", "message": "ondemand takes no schedule"},
-    {"rule": "self.jobType == 'scheduled' || !has(self.schedule)", "message": "only scheduled takes a schedule"},
+    {
+        "rule": "self.jobType == 'scheduled' || !has(self.schedule)",
+        "message": "only scheduled takes a schedule",
+    },
 ]
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"

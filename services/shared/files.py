@@ -22,7 +22,9 @@ class FileStore:
         self.files = self.database["fs.files"]
         self.chunks = self.database["fs.chunks"]
 
-    async def upload_once(self, file_id: ObjectId, filename: str, source: Any, metadata: dict[str, Any]) -> bool:
+    async def upload_once(
+        self, file_id: ObjectId, filename: str, source: Any, metadata: dict[str, Any]
+    ) -> bool:
         """Store `source` under `file_id` unless a complete file with that id exists; True if stored now.
 
         GridFS writes the chunks before the files document: chunks left by an attempt that died

@@ -35,7 +35,7 @@ class Condition(BaseModel):
     status: str
     reason: str = ""
     message: str = ""
-    lastTransitionTime: str | None = None  # noqa: N815 - Kubernetes' field name
+    lastTransitionTime: str | None = None
 
 
 class AnalyticsStatus(BaseModel):

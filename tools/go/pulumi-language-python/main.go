@@ -29,8 +29,8 @@ import (
 	"syscall"
 	"time"
 
-	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -52,14 +52,16 @@ const (
 )
 
 func main() {
-	tracing := flag.String("tracing", "", "Zipkin-compatible tracing endpoint, passed on to the program")
+	// Our own flag set: the SDK links glog, which already defines -v and -logtostderr on flag.CommandLine.
+	flags := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
+	tracing := flags.String("tracing", "", "Zipkin-compatible tracing endpoint, passed on to the program")
 	// The engine passes its own logging flags to every plugin; we accept and ignore them.
-	flag.Bool("logtostderr", false, "ignored")
-	flag.Int("v", 0, "ignored")
-	flag.Parse()
+	flags.Bool("logtostderr", false, "ignored")
+	flags.Int("v", 0, "ignored")
+	_ = flags.Parse(os.Args[1:])
 	engineAddress := ""
-	if flag.NArg() > 0 {
-		engineAddress = flag.Arg(flag.NArg() - 1) // positional, always last
+	if flags.NArg() > 0 {
+		engineAddress = flags.Arg(flags.NArg() - 1) // positional, always last
 	}
 
 	// ctx ends on SIGINT/SIGTERM (the engine interrupts its plugins on shutdown), on the Cancel RPC, or when
@@ -271,7 +273,7 @@ func (h *host) command(ctx context.Context, req *pulumirpc.RunRequest) (*exec.Cm
 	flagIf("root_directory", info.GetRootDirectory())
 	flagIf("stack", req.GetStack())
 	flagIf("pwd", req.GetPwd())
-	flagIf("dry_run", strconv.FormatBool(req.GetDryRun())) // the script tests == "true"
+	flagIf("dry_run", strconv.FormatBool(req.GetDryRun()))   // the script tests == "true"
 	flagIf("parallel", strconv.Itoa(int(req.GetParallel()))) // the script calls int() on it: always send
 	flagIf("tracing", h.tracing)
 	flagIf("organization", req.GetOrganization())

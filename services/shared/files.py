@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket
+from gridfs.errors import CorruptGridFile
 
 from .names import FILES_DATABASE
 
 CHUNK_SIZE = 1024 * 1024  # larger than GridFS' 255 KiB default: fewer round trips per file
+# Bytes of chunks fetched per round trip by `FileStore.iter_chunks`.
+READ_BATCH_BYTES = 8 * 1024 * 1024
 
 
 class FileStore:
@@ -35,6 +40,37 @@ class FileStore:
         await self.chunks.delete_many({"files_id": file_id})
         await self.bucket.upload_from_stream_with_id(file_id, filename, source, metadata=metadata)
         return True
+
+    async def iter_chunks(
+        self, file_doc: Mapping[str, Any], batch_bytes: int = READ_BATCH_BYTES
+    ) -> AsyncIterator[bytes]:
+        """A stored file's content, chunk by chunk, `batch_bytes` per round trip; memory stays bounded.
+
+        Use this rather than `bucket.open_download_stream` for files that may be large: GridFS' reader
+        asks for the server's default batch (101 chunks), which with 1 MiB chunks is a reply larger than
+        the 48 MB wire-protocol limit on FerretDB (pymongo raises ProtocolError past ~46 MiB) and holds
+        all of it in memory. Raises CorruptGridFile when a chunk is missing or has the wrong size.
+        """
+        file_id = file_doc["_id"]
+        length = int(file_doc["length"])
+        chunk_size = int(file_doc["chunkSize"])
+        count = math.ceil(length / chunk_size)
+        expected = 0
+        if count:
+            cursor = self.chunks.find(
+                {"files_id": file_id, "n": {"$lt": count}},
+                sort=[("n", 1)],
+                batch_size=max(1, batch_bytes // chunk_size),
+            )
+            async with cursor:
+                async for chunk in cursor:
+                    size = chunk_size if expected < count - 1 else length - chunk_size * (count - 1)
+                    if chunk["n"] != expected or len(chunk["data"]) != size:
+                        raise CorruptGridFile(f"file {file_id}: chunk #{expected} is missing or truncated")
+                    expected += 1
+                    yield bytes(chunk["data"])
+        if expected != count:
+            raise CorruptGridFile(f"file {file_id}: chunk #{expected} of {count} is missing")
 
 
 def output_file_id(service_id: str, run: int, relative_path: str) -> ObjectId:

@@ -1,0 +1,52 @@
+"""Streaming a stored file to the caller: chunk by chunk, with its length and a safe file name."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+from fastapi.responses import StreamingResponse
+
+from services.shared.files import FileStore
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with an ASCII fallback name and the exact name in RFC 5987 form (RFC 6266 §4.3)."""
+    fallback = (
+        "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\%;' else "_" for c in filename) or "download"
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+async def stream_file(
+    store: FileStore, doc: dict[str, Any], filename: str | None = None
+) -> StreamingResponse:
+    """A response that streams the file `doc` (an `fs.files` document).
+
+    The first chunk is read before answering, so that MongoDB being away is still a clean 503 rather
+    than a download cut short after its headers.
+    """
+    chunks = store.iter_chunks(doc)
+    first = await anext(chunks, b"")
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            if first:
+                yield first
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await chunks.aclose()
+
+    metadata = doc.get("metadata") or {}
+    headers = {
+        "Content-Length": str(int(doc["length"])),
+        "Content-Disposition": content_disposition(filename or str(doc.get("filename") or "download")),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-cache",
+    }
+    if metadata.get("sha256"):
+        headers["ETag"] = f'"{metadata["sha256"]}"'
+    media_type = metadata.get("content_type") or doc.get("contentType") or "application/octet-stream"
+    return StreamingResponse(body(), media_type=media_type, headers=headers)

@@ -1,0 +1,50 @@
+"""The API's settings: one typed object read from the environment (prefix API_).
+
+MongoDB is reached through `services.shared.mongo.MongoSettings` (prefix MONGODB_), like the operator.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.shared.mongo import MongoSettings
+
+BASE_PATH = "/api/orchestrator/v1alpha1"
+GIB = 1024**3
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="API_", extra="ignore")
+
+    # Bearer token for POST and DELETE; without one every mutation is refused (reads stay open).
+    token: SecretStr | None = None
+    # Namespace of the Analytics resources the API creates, reads and deletes.
+    namespace: str = "default"
+    # Largest accepted upload, in bytes.
+    max_upload_bytes: int = Field(default=GIB, ge=1)
+    # Origins allowed by CORS, as a JSON list (API_CORS_ORIGINS='["https://dt.example.org"]').
+    cors_origins: list[str] = Field(default_factory=list)
+    # Where `dtpoc-api` listens.
+    host: str = "0.0.0.0"  # noqa: S104 - in a pod the Service reaches it from outside
+    port: int = Field(default=8000, ge=1, le=65535)
+    # Kubernetes: this kubeconfig when set; otherwise in-cluster config, then KUBECONFIG or ~/.kube/config.
+    kubeconfig: Path | None = None
+    # Timeout of one Kubernetes API call, in seconds (a 503 follows when it runs out).
+    kube_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    mongo: MongoSettings = Field(default_factory=MongoSettings)
+
+    @field_validator("token")
+    @classmethod
+    def _empty_token_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None
+
+
+@lru_cache
+def get_settings() -> ApiSettings:
+    """The process's settings, read once from the environment (tests build their own)."""
+    return ApiSettings()

@@ -1,0 +1,272 @@
+"""Uploads stream from the request straight into GridFS, hashing as they go.
+
+Starlette's form parser (behind FastAPI's `UploadFile`) first spools the whole file to a temporary file
+and only then calls the endpoint, after reading the body even for a caller without a token. Here the
+body is parsed as it arrives (python-multipart's push parser), each piece is hashed and appended to
+1 MiB GridFS chunks, and chunks are inserted in small batches while the next ones are received. Memory
+stays at a few MiB whatever the file's size; nothing touches the local disk.
+
+A file becomes visible (its `fs.files` document) only once it is complete and not a duplicate: an
+upload that fails, is too large, is empty or repeats stored content leaves no chunk behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import unicodedata
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import Int64, ObjectId
+from fastapi import Request
+from pymongo import ASCENDING
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from services.shared.files import CHUNK_SIZE, FileStore
+
+FILE_FIELD = "file"
+BATCH_CHUNKS = 4  # chunks per insert: 4 MiB in flight while the next 4 MiB arrive
+# Room for the multipart envelope when a Content-Length announces a body larger than the limit.
+ENVELOPE_ALLOWANCE = 1024 * 1024
+_MIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
+
+
+class UploadError(Exception):
+    """A bad upload; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass
+class StoredFile:
+    id: ObjectId
+    filename: str
+    length: int
+    sha256: str
+    duplicate: bool
+
+
+def clean_filename(raw: str | None) -> str:
+    """A display name for a stored file: the last path segment, printable, at most 255 characters."""
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
+    return name[:255] or "upload"
+
+
+def clean_content_type(raw: str | None) -> str:
+    media_type = (raw or "").split(";", 1)[0].strip().lower()
+    return media_type if _MIME.fullmatch(media_type) else "application/octet-stream"
+
+
+class ChunkWriter:
+    """Appends bytes to the chunks of a GridFS file that has no `fs.files` document yet."""
+
+    def __init__(self, store: FileStore, file_id: ObjectId, max_bytes: int) -> None:
+        self._chunks = store.chunks
+        self._files = store.files
+        self.file_id = file_id
+        self._max_bytes = max_bytes
+        self._buffer = bytearray()
+        self._batch: list[dict[str, Any]] = []
+        self._next_n = 0
+        self._pending: asyncio.Task[Any] | None = None
+        self._sha256 = hashlib.sha256()
+        self.length = 0
+
+    async def write(self, data: bytes) -> None:
+        self.length += len(data)
+        if self.length > self._max_bytes:
+            raise UploadError(413, f"the file is larger than the limit of {self._max_bytes} bytes")
+        self._sha256.update(data)
+        self._buffer += data
+        while len(self._buffer) >= CHUNK_SIZE:
+            self._add_chunk(bytes(memoryview(self._buffer)[:CHUNK_SIZE]))
+            del self._buffer[:CHUNK_SIZE]
+            if len(self._batch) >= BATCH_CHUNKS:
+                await self._flush()
+
+    def _add_chunk(self, data: bytes) -> None:
+        self._batch.append({"files_id": self.file_id, "n": self._next_n, "data": data})
+        self._next_n += 1
+
+    async def _flush(self) -> None:
+        """Start inserting the batch; at most one insert is in flight (its error surfaces here)."""
+        if self._pending is not None:
+            await self._pending
+        batch, self._batch = self._batch, []
+        self._pending = asyncio.ensure_future(self._chunks.insert_many(batch, ordered=True))
+
+    async def finish(self) -> str:
+        """Write what is left; returns the SHA-256 (hex)."""
+        if self._buffer:
+            self._add_chunk(bytes(self._buffer))
+            self._buffer.clear()
+        if self._batch:
+            await self._flush()
+        if self._pending is not None:
+            await self._pending
+            self._pending = None
+        return self._sha256.hexdigest()
+
+    async def abort(self) -> None:
+        """Remove the file: its `fs.files` document if one was written, and every chunk written so far
+        (also after a failed or cancelled insert)."""
+        if self._pending is not None:
+            if not self._pending.done():
+                await asyncio.wait([self._pending])
+            if not self._pending.cancelled():
+                self._pending.exception()  # retrieved, so asyncio does not log it as unhandled
+        await self._files.delete_one({"_id": self.file_id})
+        await self._chunks.delete_many({"files_id": self.file_id})
+
+
+async def _multipart_file(request: Request, boundary: bytes) -> AsyncIterator[str | bytes | tuple[str, str]]:
+    """Parse a multipart body as it arrives. Yields ("filename", "content type") when the `file` part
+    begins, then its data as bytes; other parts are ignored."""
+    events: list[Any] = []
+    state: dict[str, Any] = {"header": b"", "value": b"", "headers": {}, "in_file": False, "files": 0}
+
+    def on_part_begin() -> None:
+        state["headers"] = {}
+        state["in_file"] = False
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["header"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        state["headers"][state["header"].strip().lower()] = state["value"].strip()
+        state["header"], state["value"] = b"", b""
+
+    def on_headers_finished() -> None:
+        _, options = parse_options_header(state["headers"].get(b"content-disposition", b""))
+        if options.get(b"name") == FILE_FIELD.encode():
+            state["files"] += 1
+            if state["files"] > 1:
+                raise UploadError(422, f"send one `{FILE_FIELD}` part per request")
+            state["in_file"] = True
+            filename = options.get(b"filename", b"").decode("utf-8", errors="replace")
+            content_type = state["headers"].get(b"content-type", b"").decode("latin-1")
+            events.append((filename, content_type))
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if state["in_file"]:
+            events.append(data[start:end])
+
+    def on_part_end() -> None:
+        state["in_file"] = False
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
+    try:
+        async for received in request.stream():
+            parser.write(received)
+            for event in events:
+                yield event
+            events.clear()
+        parser.finalize()
+    except FormParserError as exc:
+        raise UploadError(400, f"the multipart body is malformed: {exc}") from exc
+    for event in events:
+        yield event
+
+
+async def _raw_file(request: Request) -> AsyncIterator[str | bytes | tuple[str, str]]:
+    yield (request.query_params.get("filename", ""), request.headers.get("content-type", ""))
+    async for received in request.stream():
+        if received:
+            yield received
+
+
+async def ensure_indexes(store: FileStore) -> None:
+    """The indexes GridFS expects (chunk order, unique per file), plus one to find content by hash."""
+    await store.chunks.create_index([("files_id", ASCENDING), ("n", ASCENDING)], unique=True)
+    await store.files.create_index([("filename", ASCENDING), ("uploadDate", ASCENDING)])
+    await store.files.create_index([("metadata.sha256", ASCENDING)])
+
+
+async def receive_upload(request: Request, store: FileStore, max_bytes: int) -> StoredFile:
+    """Store the request's file (a multipart `file` part, or the raw body with `?filename=`).
+
+    The same content (SHA-256 and length) already stored → that file's id, `duplicate=True`, and
+    nothing new is kept.
+    """
+    length_header = request.headers.get("content-length")
+    if length_header and length_header.isdigit() and int(length_header) > max_bytes + ENVELOPE_ALLOWANCE:
+        raise UploadError(413, f"the file is larger than the limit of {max_bytes} bytes")
+    media_type, options = parse_options_header(request.headers.get("content-type", ""))
+    if media_type == b"multipart/form-data":
+        if not options.get(b"boundary"):
+            raise UploadError(400, "the multipart body has no boundary")
+        events = _multipart_file(request, options[b"boundary"])
+    else:
+        events = _raw_file(request)
+
+    writer = ChunkWriter(store, ObjectId(), max_bytes)
+    filename: str | None = None
+    content_type = ""
+    try:
+        async for event in events:
+            if isinstance(event, tuple):
+                filename, content_type = event
+            else:
+                await writer.write(event)
+        if filename is None:
+            raise UploadError(422, f"no `{FILE_FIELD}` part in the multipart body")
+        if writer.length == 0:
+            raise UploadError(422, "the file is empty")
+        sha256 = await writer.finish()
+        return await _commit(
+            store, writer, clean_filename(filename), clean_content_type(content_type), sha256
+        )
+    except BaseException:
+        await asyncio.shield(writer.abort())
+        raise
+    finally:
+        await events.aclose()
+
+
+async def _commit(
+    store: FileStore, writer: ChunkWriter, filename: str, content_type: str, sha256: str
+) -> StoredFile:
+    same = {"metadata.sha256": sha256, "length": writer.length}
+    existing = await store.files.find_one(same, projection={"filename": 1}, sort=[("_id", ASCENDING)])
+    if existing is not None:
+        await writer.abort()
+        return StoredFile(existing["_id"], existing.get("filename", ""), writer.length, sha256, True)
+    await store.files.insert_one(
+        {
+            "_id": writer.file_id,
+            "length": Int64(writer.length),
+            "chunkSize": CHUNK_SIZE,
+            "uploadDate": datetime.now(UTC),
+            "filename": filename,
+            "metadata": {"sha256": sha256, "content_type": content_type},
+        }
+    )
+    # Two identical uploads finishing together: the oldest id wins, the other removes itself.
+    first = await store.files.find_one(same, projection={"filename": 1}, sort=[("_id", ASCENDING)])
+    if first is not None and first["_id"] != writer.file_id:
+        await writer.abort()
+        return StoredFile(first["_id"], first.get("filename", ""), writer.length, sha256, True)
+    return StoredFile(writer.file_id, filename, writer.length, sha256, False)

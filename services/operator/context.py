@@ -1,0 +1,53 @@
+"""What the handlers share while the operator runs: settings and the clients, made at startup."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from services.shared.files import FileStore
+from services.shared.mongo import MongoSettings, connect
+from services.shared.records import services_collection
+
+from .kube import Kube
+from .outputs import Collector
+from .settings import OperatorSettings
+
+
+@dataclass
+class Runtime:
+    settings: OperatorSettings
+    mongo_settings: MongoSettings
+    kube: Kube
+    mongo: Any  # pymongo.AsyncMongoClient
+    store: FileStore
+    collector: Collector
+
+    @property
+    def records(self) -> Any:
+        return services_collection(self.mongo)
+
+    @property
+    def mongo_env(self) -> dict[str, Any]:
+        """How run pods reach MongoDB (host and port; credentials come from the Secret)."""
+        return {"mongo_host": self.mongo_settings.host, "mongo_port": self.mongo_settings.port}
+
+    @classmethod
+    async def start(cls, settings: OperatorSettings, mongo_settings: MongoSettings | None = None) -> Runtime:
+        mongo_settings = mongo_settings or MongoSettings()
+        settings.output_root.mkdir(parents=True, exist_ok=True)
+        mongo = connect(mongo_settings)
+        store = FileStore(mongo)
+        kube = await Kube.connect()
+        return cls(
+            settings=settings,
+            mongo_settings=mongo_settings,
+            kube=kube,
+            mongo=mongo,
+            store=store,
+            collector=Collector(mongo, store, pause_after_uploads=settings.pause_after_uploads),
+        )
+
+    async def close(self) -> None:
+        await self.kube.close()
+        await self.mongo.close()

@@ -1,0 +1,77 @@
+"""Where a service's files live on the platform's data volume.
+
+The operator mounts the data volume (PVC `OPERATOR_DATA_PVC`) at `OPERATOR_OUTPUT_ROOT`; run pods
+mount sub-paths of the same PVC. Per service (`<sid>` = the Analytics resource's name, the services
+record's `_id`):
+
+    <sid>/input/<filename>              mount_files, downloaded from GridFS by the operator before
+                                        the workload is made; run pods see it read-only at /input
+    <sid>/runs/<idx>/...                ondemand: run idx's /output (subPathExpr
+                                        `<sid>/runs/$(RUN_INDEX)`, RUN_INDEX = the Job's completion
+                                        index); collected as run idx
+    <sid>/runs/<job-name>/<idx>/...     scheduled: /output of index idx of the Job <job-name> that
+                                        the CronJob started; collected as run `base(job) + idx`, where
+                                        each Job gets the next free block of run numbers in the record
+                                        (`run_bases`), in the order the Jobs finish (one at a time:
+                                        concurrencyPolicy Forbid)
+    <sid>/runs/0/...                    persistent: its /output, kept across pod restarts; a
+                                        persistent service never finishes a run, so nothing is
+                                        collected from it
+
+The directories are made by the operator (mode 0777, so that a module's non-root user can write its
+output whatever the volume's ownership) before the pods that use them exist, except for the Jobs of
+a CronJob, whose directories the operator makes as soon as it sees the Job. The volume's contents
+are left in place when a resource is deleted: collected outputs live on in GridFS, and what was not
+collected can still be inspected.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+INPUT = "input"
+RUNS = "runs"
+PERSISTENT_RUN = 0
+
+
+def service_dir(root: Path, sid: str) -> Path:
+    return root / sid
+
+
+def input_dir(root: Path, sid: str) -> Path:
+    return root / sid / INPUT
+
+
+def run_dir(root: Path, sid: str, index: int, job_name: str | None = None) -> Path:
+    """The output directory of run `index` (of the Job `job_name` for a scheduled service)."""
+    runs = root / sid / RUNS
+    return (runs / job_name / str(index)) if job_name else runs / str(index)
+
+
+def input_sub_path(sid: str) -> str:
+    return f"{sid}/{INPUT}"
+
+
+def ondemand_output_sub_path_expr(sid: str) -> str:
+    return f"{sid}/{RUNS}/$(RUN_INDEX)"
+
+
+def scheduled_output_sub_path_expr(sid: str) -> str:
+    return f"{sid}/{RUNS}/$(JOB_NAME)/$(RUN_INDEX)"
+
+
+def persistent_output_sub_path(sid: str) -> str:
+    return f"{sid}/{RUNS}/{PERSISTENT_RUN}"
+
+
+def make_writable_dir(path: Path) -> None:
+    """Make `path` (and its parents) world-writable: the module's user is not the operator's."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o777)  # noqa: S103 - only this service's pods mount this sub-path
+
+
+def prepare_runs(root: Path, sid: str, indexes: range, job_name: str | None = None) -> None:
+    """Make the output directories of the given runs before their pods start."""
+    for index in indexes:
+        make_writable_dir(run_dir(root, sid, index, job_name))

@@ -1,0 +1,155 @@
+"""The orchestrator operator: kopf handlers, each delegating to a small module.
+
+Run it as `dtpoc-operator` (this module's `run`) or `kopf run -m services.operator.main --standalone
+--namespace <ns>`; it reads a kubeconfig like kubectl does, or the ServiceAccount inside the cluster.
+
+- Analytics create/resume -> `launch.launch`; spec update -> `launch.apply_update`.
+- Job, pod, CronJob and Deployment events of our children -> `runs.sync`: collect finished runs
+  (`outputs`) and publish the status (`status`). A timer on every Analytics resource sweeps at
+  OPERATOR_SWEEP_SECONDS as a fallback for missed events.
+
+Choices (see `startup`):
+- progress in annotations (`orchestrator.eng.cam.ac.uk/...`), not in status: the status belongs to the
+  platform (the API reads it; several writers publish it with optimistic concurrency), kopf's own
+  bookkeeping stays out of it, and annotations survive operator restarts like status would;
+- standalone, no peering: one replica (the platform's Deployment uses the Recreate strategy), so the
+  peering CRDs are not needed;
+- a finalizer only because kopf needs one to stop a resource's sweep timer cleanly; no deletion
+  handler: children go by garbage collection (owner references) and collected outputs stay in GridFS
+  and in the record. While the operator is down, a deleted resource waits in Terminating until it
+  returns;
+- Kubernetes events are posted for warnings and errors only (record missing, input missing, retries):
+  a burst of launches does not double the API traffic with info events.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from services.shared import crd
+from services.shared.crd import JobType
+from services.shared.names import MANAGED_BY_OPERATOR, SERVICE_ID_LABEL
+
+from . import launch as launching
+from . import runs
+from .context import Runtime
+from .settings import get_settings
+from .workloads import JOB_NAME_LABEL, MANAGED_BY_LABEL
+
+PREFIX = "orchestrator.eng.cam.ac.uk"
+ANALYTICS = (crd.GROUP, crd.VERSION, crd.PLURAL)
+OURS = {MANAGED_BY_LABEL: MANAGED_BY_OPERATOR, SERVICE_ID_LABEL: kopf.PRESENT}
+SETTINGS = get_settings()
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    settings.watching.server_timeout = SETTINGS.watch_server_timeout
+    settings.watching.client_timeout = SETTINGS.watch_client_timeout
+    settings.watching.connect_timeout = SETTINGS.watch_connect_timeout
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{PREFIX}/operator"
+    settings.posting.level = logging.WARNING
+    memo.runtime = await Runtime.start(SETTINGS)
+    logger.info("watching namespace %s; data volume at %s", SETTINGS.namespace, SETTINGS.output_root)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    if getattr(memo, "runtime", None) is not None:
+        await memo.runtime.close()
+
+
+@kopf.on.resume(*ANALYTICS, backoff=SETTINGS.error_retry_seconds)
+@kopf.on.create(*ANALYTICS, backoff=SETTINGS.error_retry_seconds)
+async def launch(
+    body: kopf.Body, reason: kopf.Reason, memo: kopf.Memo, logger: logging.Logger, **_: Any
+) -> None:
+    """Read the record, stage the inputs, make the workload."""
+    await launching.launch(memo.runtime, body, resumed=reason == kopf.Reason.RESUME, logger=logger)
+
+
+@kopf.on.update(*ANALYTICS, field="spec", backoff=SETTINGS.error_retry_seconds)
+async def update(
+    body: kopf.Body, old: Any, new: Any, memo: kopf.Memo, logger: logging.Logger, **_: Any
+) -> None:
+    """Apply a spec change where it can be applied (see `launch.apply_update`)."""
+    await launching.apply_update(memo.runtime, body, dict(old or {}), dict(new or {}), logger)
+
+
+@kopf.timer(*ANALYTICS, interval=SETTINGS.sweep_seconds, initial_delay=SETTINGS.sweep_seconds)
+async def sweep(body: kopf.Body, spec: kopf.Spec, memo: kopf.Memo, **_: Any) -> None:
+    """Fallback: collect and publish even if an event was missed."""
+    if runs.is_settled(dict(body.status or {})):
+        return
+    try:
+        job_type = JobType(spec.get("jobType"))
+    except ValueError:
+        return
+    with launching.transient_errors(memo.runtime):
+        await runs.sync(memo.runtime, body.metadata.namespace, body.metadata.name, job_type)
+
+
+def _sid(body: kopf.Body) -> str:
+    return body.metadata.labels[SERVICE_ID_LABEL]
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=OURS)
+async def job_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A Job of ours changed: collect its finished runs, update the status."""
+    if event.get("type") == "DELETED":
+        return
+    with launching.transient_errors(memo.runtime):
+        await runs.sync(memo.runtime, body.metadata.namespace, _sid(body), runs.job_type_of_job(dict(body)))
+
+
+def _succeeded(body: kopf.Body, **_: Any) -> bool:
+    return body.get("status", {}).get("phase") == "Succeeded"
+
+
+@kopf.on.event("v1", "pods", labels={**OURS, JOB_NAME_LABEL: kopf.PRESENT}, when=_succeeded)
+async def pod_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A run's pod succeeded: collect that run at once, before the Job's status catches up."""
+    if event.get("type") == "DELETED":
+        return
+    with launching.transient_errors(memo.runtime):
+        await runs.on_finished_pod(memo.runtime, body.metadata.namespace, dict(body))
+
+
+@kopf.on.event("batch", "v1", "cronjobs", labels=OURS)
+async def cronjob_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if event.get("type") == "DELETED":
+        return
+    with launching.transient_errors(memo.runtime):
+        await runs.sync(memo.runtime, body.metadata.namespace, _sid(body), JobType.SCHEDULED)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=OURS)
+async def deployment_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if event.get("type") == "DELETED":
+        return
+    with launching.transient_errors(memo.runtime):
+        await runs.sync(memo.runtime, body.metadata.namespace, _sid(body), JobType.PERSISTENT)
+
+
+def run() -> None:
+    """Console entry point `dtpoc-operator`."""
+    kopf.configure(verbose=False)
+    logging.getLogger("kopf.objects").setLevel(logging.INFO)
+    kopf.run(
+        standalone=True,
+        clusterwide=False,
+        namespaces=[SETTINGS.namespace],
+        liveness_endpoint=SETTINGS.liveness_endpoint,
+        memo=kopf.Memo(),
+    )
+
+
+if __name__ == "__main__":
+    run()

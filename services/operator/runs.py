@@ -1,0 +1,148 @@
+"""Following a launched service: collect finished runs, then publish the resource's status.
+
+Every trigger (a Job, pod, CronJob or Deployment event, the create/resume handler, the sweep) ends in
+`sync`, which is level-based: under the service's lock it reads the current child objects and the
+record, collects what has finished and is not collected yet, and publishes the status computed from
+what it read. Events are only the reason to look now; the sweep looks anyway, so a missed event
+delays a collection but never loses it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.shared.crd import JobType
+from services.shared.names import SERVICE_ID_LABEL
+
+from . import layout, status
+from .context import Runtime
+from .kube import collection_path, object_path
+from .outputs import Run
+from .workloads import COMPLETION_INDEX, JOB_NAME_LABEL, child_name, selector_labels
+
+
+def job_type_of_job(job: dict[str, Any]) -> JobType:
+    owners = job.get("metadata", {}).get("ownerReferences") or []
+    return JobType.SCHEDULED if any(o.get("kind") == "CronJob" for o in owners) else JobType.ONDEMAND
+
+
+def _selector(sid: str) -> str:
+    return ",".join(f"{k}={v}" for k, v in selector_labels(sid).items())
+
+
+async def sync(
+    rt: Runtime,
+    namespace: str,
+    sid: str,
+    job_type: JobType,
+    *,
+    conditions: list[dict[str, Any]] | None = None,
+    finished_pod: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Collect and publish for service `sid`; returns the status written (None if nothing to do)."""
+    async with rt.collector.lock(sid):
+        if job_type is JobType.ONDEMAND:
+            update = await _ondemand(rt, namespace, sid, finished_pod)
+        elif job_type is JobType.SCHEDULED:
+            update = await _scheduled(rt, namespace, sid, finished_pod)
+        else:
+            update = await _persistent(rt, namespace, sid)
+        if update is None:
+            if not conditions:
+                return None
+            update = status.Update()
+        update.conditions = [*(conditions or []), *update.conditions]
+        return await status.publish(rt.kube, namespace, sid, update)
+
+
+def _pod_index(pod: dict[str, Any] | None) -> int | None:
+    if pod is None or (pod.get("status") or {}).get("phase") != "Succeeded":
+        return None
+    value = (pod.get("metadata", {}).get("annotations") or {}).get(COMPLETION_INDEX)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+async def _ondemand(
+    rt: Runtime, namespace: str, sid: str, pod: dict[str, Any] | None
+) -> status.Update | None:
+    job = await rt.kube.get(object_path("Job", namespace, child_name(sid)))
+    if job is None:
+        return None
+    root = rt.settings.output_root
+    succeeded, failed = status.job_runs(job)
+    pod_index = _pod_index(pod)
+    if pod_index is not None:
+        succeeded.add(pod_index)  # the pod says so before the Job's status does
+    runs = [Run(i, layout.run_dir(root, sid, i)) for i in succeeded]
+    runs += [Run(i, layout.run_dir(root, sid, i), failed=True) for i in failed - succeeded]
+    state = await rt.collector.collect(sid, runs)
+    if state is None:
+        return None
+    return status.ondemand_update(job, state)
+
+
+async def _scheduled(
+    rt: Runtime, namespace: str, sid: str, pod: dict[str, Any] | None
+) -> status.Update | None:
+    jobs = await rt.kube.list(collection_path("Job", namespace), _selector(sid))
+    jobs = [j for j in jobs if job_type_of_job(j) is JobType.SCHEDULED]
+    jobs.sort(key=lambda j: (j["metadata"].get("creationTimestamp", ""), j["metadata"]["name"]))
+    root = rt.settings.output_root
+    pod_job = (pod or {}).get("metadata", {}).get("labels", {}).get(JOB_NAME_LABEL)
+    pod_index = _pod_index(pod)
+
+    runs: list[Run] = []
+    finished: set[int] = set()
+    for job in jobs:
+        name = job["metadata"]["name"]
+        completions = int(job["spec"].get("completions") or 1)
+        succeeded, failed = status.job_runs(job)
+        if name == pod_job and pod_index is not None:
+            succeeded.add(pod_index)
+        if not succeeded | failed:
+            # A new Job of the CronJob: make its output directories now, before its pods need them.
+            layout.prepare_runs(root, sid, range(completions), name)
+            continue
+        base = await rt.collector.run_base(sid, name, completions)
+        if base is None:
+            return None
+        for index in sorted(succeeded | failed):
+            finished.add(base + index)
+            runs.append(
+                Run(base + index, layout.run_dir(root, sid, index, name), failed=index not in succeeded)
+            )
+    state = await rt.collector.collect(sid, runs) if runs else await rt.collector.state(sid)
+    if state is None:
+        return None
+    return status.scheduled_update(jobs, finished, state)
+
+
+async def _persistent(rt: Runtime, namespace: str, sid: str) -> status.Update | None:
+    deployment = await rt.kube.get(object_path("Deployment", namespace, child_name(sid)))
+    return None if deployment is None else status.persistent_update(deployment)
+
+
+async def on_finished_pod(rt: Runtime, namespace: str, pod: dict[str, Any]) -> None:
+    """A run's pod succeeded: collect that run now (cheap no-op when it is already collected)."""
+    labels = pod.get("metadata", {}).get("labels") or {}
+    sid = labels[SERVICE_ID_LABEL]
+    index = _pod_index(pod)
+    owners = pod.get("metadata", {}).get("ownerReferences") or []
+    job_name = next((o["name"] for o in owners if o.get("kind") == "Job"), None)
+    if index is None or job_name is None:
+        return
+    if job_name == child_name(sid):
+        if rt.collector.known_collected(sid, index):
+            return
+        await sync(rt, namespace, sid, JobType.ONDEMAND, finished_pod=pod)
+    else:
+        await sync(rt, namespace, sid, JobType.SCHEDULED, finished_pod=pod)
+
+
+def is_settled(resource_status: dict[str, Any]) -> bool:
+    """An ondemand resource that finished and whose outputs are all collected needs no sweeping."""
+    collected = any(
+        c.get("type") == status.OUTPUTS_COLLECTED and c.get("status") == "True"
+        for c in resource_status.get("conditions") or []
+    )
+    return resource_status.get("phase") in status.TERMINAL and collected

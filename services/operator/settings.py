@@ -1,0 +1,70 @@
+"""The operator's settings: one typed object read from the environment (prefix OPERATOR_).
+
+MongoDB is reached through `services.shared.mongo.MongoSettings` (prefix MONGODB_), like the API.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPERATOR_", extra="ignore")
+
+    # Where Analytics resources are watched and their children made.
+    namespace: str = "default"
+    # The platform's data volume as mounted in the operator; run pods mount the same PVC.
+    output_root: Path = Path("/data")
+    data_pvc: str = "orchestrator-data"
+    # Secret with keys `username` and `password`, passed to run pods by reference (never by value).
+    mongodb_secret: str | None = None
+
+    max_parallelism: int = Field(default=4, ge=1, le=100)
+    # Retries of one run index before it counts as failed (Job backoffLimitPerIndex).
+    run_retries: int = Field(default=0, ge=0, le=10)
+    ingress_class: str = "nginx"
+    ingress_host: str | None = None
+
+    # Fallback sweep over every resource (the watch on Jobs and pods is the fast path).
+    sweep_seconds: float = Field(default=30.0, gt=0)
+    # How long to wait before looking again for a services record that does not exist yet.
+    record_wait_seconds: float = Field(default=2.0, gt=0)
+    # Retry delay after an unexpected error (MongoDB or Kubernetes briefly away).
+    error_retry_seconds: float = Field(default=5.0, gt=0)
+
+    liveness_host: str = "0.0.0.0"  # noqa: S104 - the kubelet probes it from outside the pod
+    liveness_port: int = 8080
+
+    # Watch timeouts: the API server closes a watch after server_timeout; the client gives up on a
+    # silent connection after client_timeout and reconnects (watches can go silent without them).
+    watch_server_timeout: int = 300
+    watch_client_timeout: int = 330
+    watch_connect_timeout: int = 10
+
+    # Run pods: non-root, with requests and limits.
+    run_user: int = 1000
+    run_group: int = 1000
+    run_cpu_request: str = "100m"
+    run_memory_request: str = "256Mi"
+    run_cpu_limit: str = "2"
+    run_memory_limit: str = "2Gi"
+    # Finished Jobs of a scheduled service kept by its CronJob.
+    cron_history: int = Field(default=3, ge=1, le=20)
+
+    # Fault injection for the restart tests only: after this many files uploaded by this process,
+    # collection stops dead (before the record is updated) so that a test can SIGKILL the operator
+    # at a known point. Unset in every deployment.
+    pause_after_uploads: int | None = None
+
+    @property
+    def liveness_endpoint(self) -> str:
+        return f"http://{self.liveness_host}:{self.liveness_port}/healthz"
+
+
+@lru_cache
+def get_settings() -> OperatorSettings:
+    return OperatorSettings()

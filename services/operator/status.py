@@ -1,0 +1,219 @@
+"""The Analytics resource's status: computed from its children and the record, written safely.
+
+Fields (see `services.shared.status.AnalyticsStatus`): phase, active, succeeded, failed, outputs,
+conditions. Phases: ondemand Pending -> Running -> Succeeded | Failed (terminal only once every
+finished run's outputs are collected, so "Succeeded" means the outputs can be fetched); scheduled
+Scheduled; persistent Progressing | Available; Failed also for a resource that cannot be launched.
+
+Conditions (type: reasons):
+    RecordFound       Found | RecordMissing | InvalidName
+    InputsReady       Staged | InputMissing | InvalidInput
+    WorkloadCreated   Created | InvalidSpec | WorkloadDeleted
+    SpecApplied       Applied | RunsStarted
+    RunsFinished      Succeeded | Failed | Running | Pending   (ondemand)
+    OutputsCollected  Collected | Collecting                   (ondemand, scheduled)
+
+Several writers (kopf handlers, the Job/pod/Deployment watches, the sweep) publish to one status, so
+`publish` reads the resource, merges conditions by type (a condition's lastTransitionTime moves only
+when its status does), and writes with the resourceVersion it read: a concurrent write makes the
+patch fail with 409 and it is redone on fresh data, so no writer drops another's conditions. Nothing
+is written when nothing changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from services.shared import crd
+from services.shared.crd import Phase
+
+from .kube import Kube, object_path
+from .outputs import RecordState
+
+RECORD_FOUND = "RecordFound"
+INPUTS_READY = "InputsReady"
+WORKLOAD_CREATED = "WorkloadCreated"
+SPEC_APPLIED = "SpecApplied"
+RUNS_FINISHED = "RunsFinished"
+OUTPUTS_COLLECTED = "OutputsCollected"
+
+TERMINAL = frozenset({Phase.SUCCEEDED.value, Phase.FAILED.value})
+_ATTEMPTS = 10
+
+
+def condition(type_: str, ok: bool, reason: str, message: str = "") -> dict[str, Any]:
+    return {"type": type_, "status": "True" if ok else "False", "reason": reason, "message": message}
+
+
+@dataclass
+class Update:
+    """Status fields and conditions to publish."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def parse_indexes(text: str | None) -> set[int]:
+    """A Job's `completedIndexes` / `failedIndexes` ("0-2,5") as a set of ints."""
+    found: set[int] = set()
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        found.update(range(int(low), int(high or low) + 1))
+    return found
+
+
+def job_runs(job: dict[str, Any]) -> tuple[set[int], set[int]]:
+    """(succeeded, failed) run indexes of an Indexed Job, each final."""
+    status = job.get("status") or {}
+    return parse_indexes(status.get("completedIndexes")), parse_indexes(status.get("failedIndexes"))
+
+
+def job_outcome(job: dict[str, Any]) -> tuple[str, str, str] | None:
+    """("Complete" | "Failed", reason, message) once the Job has finished, else None."""
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("type") in ("Complete", "Failed") and cond.get("status") == "True":
+            return cond["type"], cond.get("reason") or cond["type"], cond.get("message") or ""
+    return None
+
+
+def _collected(finished: set[int], state: RecordState) -> dict[str, Any]:
+    missing = finished - state.collected
+    if missing:
+        return condition(
+            OUTPUTS_COLLECTED, False, "Collecting", f"collecting the outputs of runs {sorted(missing)}"
+        )
+    return condition(
+        OUTPUTS_COLLECTED,
+        True,
+        "Collected",
+        f"{state.outputs} files from {len(state.collected)} finished runs",
+    )
+
+
+def ondemand_update(job: dict[str, Any], state: RecordState) -> Update:
+    succeeded, failed = job_runs(job)
+    finished = succeeded | failed
+    status = job.get("status") or {}
+    outcome = job_outcome(job)
+    collected = not (finished - state.collected)
+
+    if outcome and collected:
+        phase = Phase.SUCCEEDED if outcome[0] == "Complete" else Phase.FAILED
+    elif outcome or finished or status.get("ready") or status.get("succeeded") or status.get("failed"):
+        phase = Phase.RUNNING
+    else:
+        phase = Phase.PENDING
+
+    if outcome is None:
+        runs = condition(
+            RUNS_FINISHED,
+            False,
+            phase.value,
+            f"{len(finished)} of {job['spec']['completions']} runs finished",
+        )
+    elif outcome[0] == "Complete":
+        runs = condition(RUNS_FINISHED, True, "Succeeded", f"all {len(succeeded)} runs succeeded")
+    else:
+        detail = f"failed runs {sorted(failed)}" if failed else outcome[2]
+        runs = condition(RUNS_FINISHED, True, "Failed", f"{outcome[1]}: {detail}")
+
+    return Update(
+        fields={
+            "phase": phase.value,
+            "active": int(status.get("active") or 0),
+            "succeeded": len(succeeded),
+            "failed": len(failed),
+            "outputs": state.outputs,
+        },
+        conditions=[runs, _collected(finished, state)],
+    )
+
+
+def scheduled_update(jobs: list[dict[str, Any]], finished: set[int], state: RecordState) -> Update:
+    """`finished` = run numbers of the finished runs of the Jobs still there."""
+    return Update(
+        fields={
+            "phase": Phase.SCHEDULED.value,
+            "active": sum(int((j.get("status") or {}).get("active") or 0) for j in jobs),
+            "succeeded": len(state.collected - state.failed),
+            "failed": len(state.failed),
+            "outputs": state.outputs,
+        },
+        conditions=[_collected(finished, state)],
+    )
+
+
+def persistent_update(deployment: dict[str, Any]) -> Update:
+    status = deployment.get("status") or {}
+    ready = int(status.get("readyReplicas") or 0)
+    available = any(
+        c.get("type") == "Available" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+    phase = Phase.AVAILABLE if available and ready > 0 else Phase.PROGRESSING
+    return Update(fields={"phase": phase.value, "active": ready, "succeeded": 0, "failed": 0})
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge_conditions(current: list[dict[str, Any]], updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    merged = [dict(c) for c in current]
+    by_type = {c.get("type"): c for c in merged}
+    for update in updates:
+        existing = by_type.get(update["type"])
+        if existing is None:
+            new = {**update, "lastTransitionTime": _now()}
+            merged.append(new)
+            by_type[update["type"]] = new
+            continue
+        if existing.get("status") != update["status"]:
+            existing["lastTransitionTime"] = _now()
+        existing.update(update)
+    return merged
+
+
+def changes(
+    current: dict[str, Any], update: Update, defaults: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The part of `update` that differs from `current` (a resource's status)."""
+    patch = {key: value for key, value in update.fields.items() if current.get(key) != value}
+    for key, value in (defaults or {}).items():
+        if key not in current and key not in patch:
+            patch[key] = value
+    conditions = merge_conditions(current.get("conditions") or [], update.conditions)
+    if conditions != (current.get("conditions") or []):
+        patch["conditions"] = conditions
+    return patch
+
+
+async def publish(
+    kube: Kube, namespace: str, name: str, update: Update, *, defaults: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """Write `update` to the resource's status (and `defaults` for fields it does not have yet).
+    Returns the resource's status as written (None if the resource is gone)."""
+    path = object_path(crd.KIND, namespace, name)
+    for _ in range(_ATTEMPTS):
+        resource = await kube.get(path)
+        if resource is None:
+            return None
+        current = resource.get("status") or {}
+        patch = changes(current, update, defaults)
+        if not patch:
+            return current
+        body = {"metadata": {"resourceVersion": resource["metadata"]["resourceVersion"]}, "status": patch}
+        try:
+            await kube.merge_patch(object_path(crd.KIND, namespace, name, "status"), body)
+        except ApiException as e:
+            if e.status == 409:
+                continue
+            raise
+        return {**current, **patch}
+    raise RuntimeError(f"status of {namespace}/{name} kept changing; giving up this round")

@@ -1,0 +1,346 @@
+"""Pure builders: an Analytics spec (plus the operator's settings) in, child manifests out.
+
+- `ondemand`   -> Job `ana-<sid>`: Indexed, completions = reps, parallelism = min(reps, max), each
+  index retried `run_retries` times (backoffLimitPerIndex), a replacement pod only once the old one
+  is gone (two pods never write one run's output), no TTL (the Job stays until its resource goes,
+  so that outputs are always collected from it first).
+- `scheduled`  -> CronJob `ana-<sid>` with the resource's schedule, concurrencyPolicy Forbid and the
+  same run template; each Job's runs write to their own directory (see `layout`).
+- `persistent` -> Deployment `ana-<sid>` (one replica, Recreate: one writer of its output directory),
+  and with `port` a Service `ana-<sid>` and an Ingress `ana-<sid>` at `/services/<sid>`.
+
+Every child carries the platform's labels; owner references are added by the caller (kopf.adopt).
+Run pods: non-root, no privilege escalation, no capabilities, no service account token, resource
+requests and limits. The resource's env goes in as plain `env` entries with `$` escaped, so that a
+value arrives in the container exactly as written (no `$(VAR)` expansion, and never a shell).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.shared.crd import MAX_REPS, JobType
+from services.shared.names import INPUT_DIR, MANAGED_BY_OPERATOR, OUTPUT_DIR, PART_OF, SERVICE_ID_LABEL
+from services.shared.validation import is_cron, is_env_name
+
+from . import layout
+from .settings import OperatorSettings
+
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+CONTAINER = "module"
+DATA_VOLUME = "data"
+
+# Set by the platform in every run pod; a resource may not override them.
+RESERVED_ENV = frozenset(
+    {
+        "RUN_INDEX",
+        "RUN_ID",
+        "JOB_NAME",
+        "SERVICE_ID",
+        "JOB_COMPLETION_INDEX",
+        "MONGODB_HOST",
+        "MONGODB_PORT",
+        "MONGODB_USERNAME",
+        "MONGODB_PASSWORD",
+    }
+)
+
+
+class InvalidSpec(ValueError):
+    """The resource asks for something the operator will not run."""
+
+
+@dataclass(frozen=True)
+class AnalyticsSpec:
+    """The parts of an Analytics spec that shape its workload, checked again here."""
+
+    image: str
+    job_type: JobType
+    reps: int | None = None
+    port: int | None = None
+    schedule: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, spec: dict[str, Any]) -> AnalyticsSpec:
+        image = spec.get("image")
+        if not isinstance(image, str) or not image.strip():
+            raise InvalidSpec("spec.image is required")
+        try:
+            job_type = JobType(spec.get("jobType"))
+        except ValueError:
+            raise InvalidSpec(f"spec.jobType must be one of {', '.join(JobType)}") from None
+        reps, port, schedule = spec.get("reps"), spec.get("port"), spec.get("schedule")
+        env = dict(spec.get("env") or {})
+
+        if job_type is JobType.PERSISTENT:
+            if reps is not None:
+                raise InvalidSpec("persistent takes no reps")
+        elif not isinstance(reps, int) or not 1 <= reps <= MAX_REPS:
+            raise InvalidSpec(f"{job_type} needs reps between 1 and {MAX_REPS}")
+        if port is not None and (
+            job_type is JobType.ONDEMAND or not isinstance(port, int) or not 1 <= port <= 65535
+        ):
+            raise InvalidSpec("port must be 1..65535 and is not taken by ondemand")
+        if job_type is JobType.SCHEDULED:
+            if not isinstance(schedule, str) or not is_cron(schedule):
+                raise InvalidSpec(f"spec.schedule {schedule!r} is not a valid cron expression")
+        elif schedule is not None:
+            raise InvalidSpec("only scheduled takes a schedule")
+        for name, value in env.items():
+            if not is_env_name(name):
+                raise InvalidSpec(f"env name {name!r} is not a valid variable name")
+            if name in RESERVED_ENV:
+                raise InvalidSpec(f"env name {name} is set by the platform and cannot be overridden")
+            if not isinstance(value, str):
+                raise InvalidSpec(f"env {name} must be a string")
+        return cls(image=image, job_type=job_type, reps=reps, port=port, schedule=schedule, env=env)
+
+
+def child_name(sid: str) -> str:
+    """Every child of resource `sid` is named `ana-<sid>` (kinds differ, so names never clash)."""
+    return f"ana-{sid}"
+
+
+def ingress_path(sid: str) -> str:
+    return f"/services/{sid}"
+
+
+def _label_value(text: str) -> str:
+    value = re.sub(r"[^A-Za-z0-9_.-]", "-", text)[-63:].strip("-_.")
+    return value or "analytics"
+
+
+def module_name(image: str) -> str:
+    """`ghcr.io/org/digital-hosp-des:latest` -> `digital-hosp-des`."""
+    last = image.rsplit("/", 1)[-1]
+    return _label_value(last.split("@", 1)[0].split(":", 1)[0])
+
+
+def selector_labels(sid: str) -> dict[str, str]:
+    """What selects a service's pods; never changes over the resource's life."""
+    return {SERVICE_ID_LABEL: sid, MANAGED_BY_LABEL: MANAGED_BY_OPERATOR}
+
+
+def labels(sid: str, spec: AnalyticsSpec) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": module_name(spec.image),
+        "app.kubernetes.io/component": str(spec.job_type),
+        "app.kubernetes.io/part-of": PART_OF,
+        **selector_labels(sid),
+    }
+
+
+def escape_env_value(value: str) -> str:
+    """Kubernetes expands `$(VAR)` in env values and reads `$$` as `$`: doubling every `$` keeps the
+    value literal."""
+    return value.replace("$", "$$")
+
+
+def _platform_env(
+    sid: str, settings: OperatorSettings, mongo_host: str, mongo_port: int
+) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "SERVICE_ID", "value": sid},
+        {"name": "MONGODB_HOST", "value": mongo_host},
+        {"name": "MONGODB_PORT", "value": str(mongo_port)},
+    ]
+    if settings.mongodb_secret:
+        for name, key in (("MONGODB_USERNAME", "username"), ("MONGODB_PASSWORD", "password")):
+            env.append(
+                {"name": name, "valueFrom": {"secretKeyRef": {"name": settings.mongodb_secret, "key": key}}}
+            )
+    return env
+
+
+def _run_identity_env(job_type: JobType, sid: str) -> list[dict[str, Any]]:
+    """RUN_INDEX, JOB_NAME and RUN_ID (in that order: RUN_ID is made of the other two)."""
+    if job_type is JobType.PERSISTENT:
+        index: dict[str, Any] = {"name": "RUN_INDEX", "value": str(layout.PERSISTENT_RUN)}
+        job: dict[str, Any] = {"name": "JOB_NAME", "value": child_name(sid)}
+    else:
+        index = {
+            "name": "RUN_INDEX",
+            "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{COMPLETION_INDEX}']"}},
+        }
+        job = {
+            "name": "JOB_NAME",
+            "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{JOB_NAME_LABEL}']"}},
+        }
+    return [index, job, {"name": "RUN_ID", "value": "$(JOB_NAME)-$(RUN_INDEX)"}]
+
+
+def pod_template(
+    sid: str,
+    spec: AnalyticsSpec,
+    settings: OperatorSettings,
+    *,
+    mongo_host: str = "mongodb",
+    mongo_port: int = 27017,
+) -> dict[str, Any]:
+    """The pod template shared by the three kinds of workload."""
+    if spec.job_type is JobType.ONDEMAND:
+        output_mount: dict[str, Any] = {"subPathExpr": layout.ondemand_output_sub_path_expr(sid)}
+    elif spec.job_type is JobType.SCHEDULED:
+        output_mount = {"subPathExpr": layout.scheduled_output_sub_path_expr(sid)}
+    else:
+        output_mount = {"subPath": layout.persistent_output_sub_path(sid)}
+
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": spec.image,
+        "env": [
+            *({"name": name, "value": escape_env_value(value)} for name, value in sorted(spec.env.items())),
+            *_run_identity_env(spec.job_type, sid),
+            *_platform_env(sid, settings, mongo_host, mongo_port),
+        ],
+        "volumeMounts": [
+            {
+                "name": DATA_VOLUME,
+                "mountPath": INPUT_DIR,
+                "subPath": layout.input_sub_path(sid),
+                "readOnly": True,
+            },
+            {"name": DATA_VOLUME, "mountPath": OUTPUT_DIR, **output_mount},
+        ],
+        "resources": {
+            "requests": {"cpu": settings.run_cpu_request, "memory": settings.run_memory_request},
+            "limits": {"cpu": settings.run_cpu_limit, "memory": settings.run_memory_limit},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    if spec.port is not None:
+        container["ports"] = [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}]
+        container["readinessProbe"] = {"tcpSocket": {"port": spec.port}, "periodSeconds": 10}
+        if "BASE_PATH" not in spec.env:
+            container["env"].append({"name": "BASE_PATH", "value": ingress_path(sid)})
+
+    return {
+        "metadata": {"labels": labels(sid, spec)},
+        "spec": {
+            "restartPolicy": "Always" if spec.job_type is JobType.PERSISTENT else "Never",
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": settings.run_user,
+                "runAsGroup": settings.run_group,
+                "fsGroup": settings.run_group,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [container],
+            "volumes": [{"name": DATA_VOLUME, "persistentVolumeClaim": {"claimName": settings.data_pvc}}],
+        },
+    }
+
+
+def job_spec(sid: str, spec: AnalyticsSpec, settings: OperatorSettings, **mongo: Any) -> dict[str, Any]:
+    reps = spec.reps or 1
+    return {
+        "completionMode": "Indexed",
+        "completions": reps,
+        "parallelism": min(reps, settings.max_parallelism),
+        "backoffLimitPerIndex": settings.run_retries,
+        "podReplacementPolicy": "Failed",
+        "template": pod_template(sid, spec, settings, **mongo),
+    }
+
+
+def _metadata(sid: str, spec: AnalyticsSpec) -> dict[str, Any]:
+    return {"name": child_name(sid), "labels": labels(sid, spec)}
+
+
+def job(sid: str, spec: AnalyticsSpec, settings: OperatorSettings, **mongo: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(sid, spec),
+        "spec": job_spec(sid, spec, settings, **mongo),
+    }
+
+
+def cronjob(sid: str, spec: AnalyticsSpec, settings: OperatorSettings, **mongo: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _metadata(sid, spec),
+        "spec": {
+            "schedule": spec.schedule,
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 300,
+            "successfulJobsHistoryLimit": settings.cron_history,
+            "failedJobsHistoryLimit": settings.cron_history,
+            "jobTemplate": {
+                "metadata": {"labels": labels(sid, spec)},
+                "spec": job_spec(sid, spec, settings, **mongo),
+            },
+        },
+    }
+
+
+def deployment(sid: str, spec: AnalyticsSpec, settings: OperatorSettings, **mongo: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(sid, spec),
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector_labels(sid)},
+            "template": pod_template(sid, spec, settings, **mongo),
+        },
+    }
+
+
+def service(sid: str, spec: AnalyticsSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(sid, spec),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(sid),
+            "ports": [{"name": "http", "port": spec.port, "targetPort": spec.port, "protocol": "TCP"}],
+        },
+    }
+
+
+def ingress(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        "http": {
+            "paths": [
+                {
+                    "path": ingress_path(sid),
+                    "pathType": "Prefix",
+                    "backend": {"service": {"name": child_name(sid), "port": {"number": spec.port}}},
+                }
+            ]
+        }
+    }
+    if settings.ingress_host:
+        rule["host"] = settings.ingress_host
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": _metadata(sid, spec),
+        "spec": {"ingressClassName": settings.ingress_class, "rules": [rule]},
+    }
+
+
+def children(sid: str, spec: AnalyticsSpec, settings: OperatorSettings, **mongo: Any) -> list[dict[str, Any]]:
+    """Every child of a resource, the workload first."""
+    if spec.job_type is JobType.ONDEMAND:
+        return [job(sid, spec, settings, **mongo)]
+    if spec.job_type is JobType.SCHEDULED:
+        return [cronjob(sid, spec, settings, **mongo)]
+    made = [deployment(sid, spec, settings, **mongo)]
+    if spec.port is not None:
+        made += [service(sid, spec), ingress(sid, spec, settings)]
+    return made

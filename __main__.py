@@ -1,0 +1,20 @@
+"""The dtpoc platform: one Pulumi program per environment (`pulumi up --stack <env>`).
+
+Only composition here: the configuration is read once (components/config.py), the platform is built from it
+(components/platform.py), and the useful facts become stack outputs.
+"""
+
+import pulumi
+
+from components.config import PlatformConfig
+from components.platform import Platform, PlatformArgs
+
+config = PlatformConfig.load()
+platform = Platform("dtpoc", PlatformArgs(config=config))
+
+pulumi.export("namespace", platform.namespace)
+pulumi.export("urls", platform.urls)
+pulumi.export("services", platform.services)
+pulumi.export("crd", platform.orchestrator.crd_name)
+pulumi.export("apiTokenSecret", platform.orchestrator.api_token_secret_name)
+pulumi.export("images", {"operator": platform.images.operator_ref, "api": platform.images.api_ref})

@@ -1,0 +1,353 @@
+"""Helpers every component shares: labels, env and probe builders, resources, security contexts, and a
+small "Deployment + Service (+ Ingress)" builder. Defined once here so the pieces stay short."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from services.shared.names import PART_OF
+
+MANAGED_BY = "pulumi"
+# Our own images (operator, API) run as this user; their Dockerfiles create it.
+APP_UID = 10001
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def check_dns_label(value: str, what: str) -> str:
+    """A Kubernetes object name usable as a DNS label (Service names, namespaces)."""
+    if not value or len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{what} must be a DNS label (lowercase letters, digits, '-'; at most 63), got {value!r}"
+        )
+    return value
+
+
+def labels(name: str, component: str) -> dict[str, str]:
+    """The Kubernetes recommended labels for one piece of the platform."""
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
+def selector_labels(name: str) -> dict[str, str]:
+    """The stable subset used in selectors (selectors are immutable, so they carry no version)."""
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF}
+
+
+def child_options(
+    parent: pulumi.Resource, opts: pulumi.ResourceOptions | None = None
+) -> pulumi.ResourceOptions:
+    """Options for a component's children: parented to it, and waiting for whatever the component was told
+    to wait for (`depends_on` on a component does not reach its children by itself)."""
+    child = pulumi.ResourceOptions(parent=parent)
+    if opts is not None and opts.depends_on is not None:
+        child = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=opts.depends_on))
+    return child
+
+
+def meta(
+    name: str,
+    namespace: str | None,
+    component: str,
+    app: str | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> k8s.meta.v1.ObjectMetaArgs:
+    """Metadata with an explicit name (no random suffix) and the recommended labels."""
+    return k8s.meta.v1.ObjectMetaArgs(
+        name=name,
+        namespace=namespace,
+        labels=labels(app or name, component),
+        annotations=dict(annotations) if annotations else None,
+    )
+
+
+# --- environment ------------------------------------------------------------------------------------
+
+
+def env(name: str, value: pulumi.Input[str]) -> k8s.core.v1.EnvVarArgs:
+    return k8s.core.v1.EnvVarArgs(name=name, value=value)
+
+
+def secret_env(name: str, secret_name: pulumi.Input[str], key: str) -> k8s.core.v1.EnvVarArgs:
+    """An env var read from a Secret by the kubelet: the value never appears in the pod spec."""
+    return k8s.core.v1.EnvVarArgs(
+        name=name,
+        value_from=k8s.core.v1.EnvVarSourceArgs(
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret_name, key=key)
+        ),
+    )
+
+
+def field_env(name: str, field_path: str) -> k8s.core.v1.EnvVarArgs:
+    return k8s.core.v1.EnvVarArgs(
+        name=name,
+        value_from=k8s.core.v1.EnvVarSourceArgs(
+            field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path=field_path)
+        ),
+    )
+
+
+def env_list(values: Mapping[str, pulumi.Input[str]]) -> list[k8s.core.v1.EnvVarArgs]:
+    return [env(k, v) for k, v in values.items()]
+
+
+# --- probes, resources, security --------------------------------------------------------------------
+
+
+def http_probe(
+    path: str, port: int, initial_delay: int = 5, period: int = 15, failures: int = 3
+) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port=port),
+        initial_delay_seconds=initial_delay,
+        period_seconds=period,
+        timeout_seconds=5,
+        failure_threshold=failures,
+    )
+
+
+def tcp_probe(
+    port: int, initial_delay: int = 5, period: int = 15, failures: int = 3
+) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=port),
+        initial_delay_seconds=initial_delay,
+        period_seconds=period,
+        timeout_seconds=5,
+        failure_threshold=failures,
+    )
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Requests and limits of one container."""
+
+    cpu_request: str = "50m"
+    memory_request: str = "64Mi"
+    cpu_limit: str = "500m"
+    memory_limit: str = "256Mi"
+
+    def args(self) -> k8s.core.v1.ResourceRequirementsArgs:
+        return k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": self.cpu_request, "memory": self.memory_request},
+            limits={"cpu": self.cpu_limit, "memory": self.memory_limit},
+        )
+
+
+SMALL = Resources()
+MEDIUM = Resources("100m", "256Mi", "1", "1Gi")
+LARGE = Resources("250m", "512Mi", "2", "2Gi")
+
+_SECCOMP = k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")
+
+
+def restricted_security_context(read_only_root: bool = True) -> k8s.core.v1.SecurityContextArgs:
+    """For our own images (Pod Security "restricted"): non-root uid 10001, nothing extra."""
+    return k8s.core.v1.SecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=APP_UID,
+        run_as_group=APP_UID,
+        read_only_root_filesystem=read_only_root,
+        allow_privilege_escalation=False,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=_SECCOMP,
+    )
+
+
+def baseline_security_context(run_as_user: int | None = None) -> k8s.core.v1.SecurityContextArgs:
+    """For third-party images whose entrypoints may still switch user at start (mongo, influxdb,
+    telegraf): no privilege escalation, the runtime's seccomp profile; with `run_as_user`, non-root."""
+    return k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False,
+        seccomp_profile=_SECCOMP,
+        run_as_user=run_as_user,
+        run_as_non_root=True if run_as_user is not None else None,
+    )
+
+
+# --- volumes ----------------------------------------------------------------------------------------
+
+
+def claim_or_empty_dir(volume: str, claim_name: pulumi.Input[str] | None) -> k8s.core.v1.VolumeArgs:
+    """A PVC volume, or an emptyDir when no claim is given (ephemeral data: tests, throwaway stacks)."""
+    if claim_name is None:
+        return k8s.core.v1.VolumeArgs(name=volume, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())
+    return k8s.core.v1.VolumeArgs(
+        name=volume,
+        persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(claim_name=claim_name),
+    )
+
+
+def config_map_volume(volume: str, config_map_name: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
+    return k8s.core.v1.VolumeArgs(
+        name=volume, config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=config_map_name)
+    )
+
+
+def empty_dir(volume: str) -> k8s.core.v1.VolumeArgs:
+    return k8s.core.v1.VolumeArgs(name=volume, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())
+
+
+def mount(
+    volume: str, path: str, sub_path: str | None = None, read_only: bool | None = None
+) -> k8s.core.v1.VolumeMountArgs:
+    return k8s.core.v1.VolumeMountArgs(name=volume, mount_path=path, sub_path=sub_path, read_only=read_only)
+
+
+# --- workloads --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IngressSettings:
+    """How the platform exposes HTTP paths. `skip_await` is for stacks without an ingress controller:
+    nobody ever fills the Ingress's status.loadBalancer there, so Pulumi's await would time out."""
+
+    class_name: str = "nginx"
+    host: str | None = None
+    skip_await: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.class_name:
+            raise ValueError("IngressSettings.class_name must not be empty")
+
+
+@dataclass
+class Workload:
+    """What `deployment_with_service` builds: a single-container Deployment, its Service and optionally an
+    Ingress path. The Service selects the pods by `app`'s selector labels."""
+
+    app: str
+    component: str
+    namespace: str
+    container: k8s.core.v1.ContainerArgs
+    volumes: Sequence[k8s.core.v1.VolumeArgs] = field(default_factory=list)
+    service_name: str | None = None
+    service_ports: Sequence[k8s.core.v1.ServicePortArgs] = field(default_factory=list)
+    replicas: int = 1
+    # Recreate for single-writer data (a ReadWriteOnce claim, a database lock file).
+    recreate: bool = False
+    service_account_name: pulumi.Input[str] | None = None
+    automount_service_account_token: bool = False
+    fs_group: int | None = None
+    init_containers: Sequence[k8s.core.v1.ContainerArgs] = field(default_factory=list)
+    pod_annotations: Mapping[str, pulumi.Input[str]] | None = None
+
+
+def deployment(resource_name: str, w: Workload, opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
+    return k8s.apps.v1.Deployment(
+        resource_name,
+        metadata=meta(w.app, w.namespace, w.component),
+        spec=k8s.apps.v1.DeploymentSpecArgs(
+            replicas=w.replicas,
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector_labels(w.app)),
+            strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate") if w.recreate else None,
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    labels=labels(w.app, w.component),
+                    annotations=dict(w.pod_annotations) if w.pod_annotations else None,
+                ),
+                spec=k8s.core.v1.PodSpecArgs(
+                    service_account_name=w.service_account_name,
+                    automount_service_account_token=w.automount_service_account_token,
+                    security_context=k8s.core.v1.PodSecurityContextArgs(
+                        seccomp_profile=_SECCOMP, fs_group=w.fs_group
+                    ),
+                    init_containers=list(w.init_containers) or None,
+                    containers=[w.container],
+                    volumes=list(w.volumes) or None,
+                ),
+            ),
+        ),
+        opts=opts,
+    )
+
+
+def service(resource_name: str, w: Workload, opts: pulumi.ResourceOptions) -> k8s.core.v1.Service:
+    name = w.service_name or w.app
+    return k8s.core.v1.Service(
+        resource_name,
+        metadata=meta(name, w.namespace, w.component, app=w.app),
+        spec=k8s.core.v1.ServiceSpecArgs(
+            type="ClusterIP", selector=selector_labels(w.app), ports=list(w.service_ports)
+        ),
+        opts=opts,
+    )
+
+
+def service_port(port: int, target_port: int, name: str = "http") -> k8s.core.v1.ServicePortArgs:
+    return k8s.core.v1.ServicePortArgs(name=name, port=port, target_port=target_port, protocol="TCP")
+
+
+def ingress(
+    resource_name: str,
+    *,
+    name: str,
+    app: str,
+    component: str,
+    namespace: str,
+    path: str,
+    service_name: pulumi.Input[str],
+    service_port_number: int,
+    settings: IngressSettings,
+    annotations: Mapping[str, str] | None = None,
+    opts: pulumi.ResourceOptions,
+) -> k8s.networking.v1.Ingress:
+    all_annotations = dict(annotations or {})
+    if settings.skip_await:
+        # No ingress controller in this stack: status.loadBalancer is never set, so don't wait for it.
+        all_annotations["pulumi.com/skipAwait"] = "true"
+    return k8s.networking.v1.Ingress(
+        resource_name,
+        metadata=meta(name, namespace, component, app=app, annotations=all_annotations),
+        spec=k8s.networking.v1.IngressSpecArgs(
+            ingress_class_name=settings.class_name,
+            rules=[
+                k8s.networking.v1.IngressRuleArgs(
+                    host=settings.host or None,
+                    http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                        paths=[
+                            k8s.networking.v1.HTTPIngressPathArgs(
+                                path=path,
+                                path_type="Prefix",
+                                backend=k8s.networking.v1.IngressBackendArgs(
+                                    service=k8s.networking.v1.IngressServiceBackendArgs(
+                                        name=service_name,
+                                        port=k8s.networking.v1.ServiceBackendPortArgs(
+                                            number=service_port_number
+                                        ),
+                                    )
+                                ),
+                            )
+                        ]
+                    ),
+                )
+            ],
+        ),
+        opts=opts,
+    )
+
+
+def check_path(path: str, what: str) -> str:
+    if not path.startswith("/") or " " in path:
+        raise ValueError(f"{what} must be an absolute URL path starting with '/', got {path!r}")
+    return path
+
+
+def check_port(port: int, what: str) -> int:
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise ValueError(f"{what} must be a port number 1..65535, got {port!r}")
+    return port
+
+
+def kebab(name: str) -> str:
+    """`MyUiModule` -> `my-ui-module` (default names of subclasses)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()

@@ -1,0 +1,295 @@
+"""The platform's configuration: read once from the stack (`pulumi config`), typed and validated up front.
+
+Every key is declared in Pulumi.yaml with its type, default and description; this module holds the same
+defaults so that a key left out of a stack file behaves the same under `pulumi up` and under unit tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import pulumi
+
+from .common import check_dns_label
+from .images import DEFAULT_API_IMAGE, DEFAULT_OPERATOR_IMAGE, check_image_ref
+from .storage import StorageMode
+from .telegraf import IN_CLUSTER_BROKER, check_broker_url
+from .ui import DigitalHospFrontend
+
+PROJECT = "dtpoc"
+DEFAULT_HOSTPATH_CLASS = "dtpoc-hostpath"
+_HOST = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_QUANTITY = re.compile(r"^[0-9]+(Ki|Mi|Gi|Ti)$")
+
+# Secret keys: (config key, minimum length, what it is). InfluxDB's setup refuses passwords under 8 chars.
+REQUIRED_SECRETS: tuple[tuple[str, int, str], ...] = (
+    ("mongodbPassword", 8, "MongoDB root password"),
+    ("influxdbPassword", 8, "InfluxDB admin password (also Grafana's admin password)"),
+    ("influxdbToken", 16, "InfluxDB admin token (Telegraf and Grafana use it)"),
+    ("apiToken", 16, "bearer token of the orchestrator API's mutating endpoints"),
+)
+
+
+class IngressController(StrEnum):
+    INSTALL = "install"  # the program installs ingress-nginx
+    EXTERNAL = "external"  # the cluster has a controller for `ingressClass` already
+    NONE = "none"  # no controller: Ingress objects are made but nothing serves them (local kwok cluster)
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or wrong; the message says which key and how to fix it."""
+
+
+class MissingSecretError(ConfigError):
+    pass
+
+
+def set_secret_hint(key: str) -> str:
+    return f"pulumi config set --secret {key} <value>"
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    """One stack's settings. Secrets are Pulumi secret Outputs and never plain strings."""
+
+    mongodb_password: pulumi.Output[str]
+    influxdb_password: pulumi.Output[str]
+    influxdb_token: pulumi.Output[str]
+    api_token: pulumi.Output[str]
+    namespace: str = "dtpoc"
+    create_namespace: bool = True
+    storage_mode: StorageMode = StorageMode.HOST_PATH
+    data_root: str = "/var/lib/dtpoc"
+    storage_class: str = ""
+    node_affinity_key: str = ""
+    node_affinity_operator: str = "In"
+    node_affinity_values: tuple[str, ...] = ()
+    mongodb_storage_size: str = "10Gi"
+    influxdb_storage_size: str = "10Gi"
+    orchestrator_storage_size: str = "10Gi"
+    ingress_controller: IngressController = IngressController.INSTALL
+    ingress_class: str = "nginx"
+    ingress_host: str = ""
+    mqtt_broker_url: str = IN_CLUSTER_BROKER
+    build_images: bool = False
+    image_registry: str = ""
+    image_tag: str = "latest"
+    push_images: bool = False
+    registry_username: str = ""
+    registry_password: pulumi.Output[str] | None = None
+    operator_image: str = DEFAULT_OPERATOR_IMAGE
+    api_image: str = DEFAULT_API_IMAGE
+    frontend_image: str = DigitalHospFrontend.image
+    mongodb_username: str = "root"
+    influxdb_username: str = "admin"
+    influxdb_org: str = "camdt"
+    influxdb_bucket: str = "default"
+    api_max_upload_bytes: int = 100 * 1024 * 1024
+    api_cors_origins: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        _check(lambda: check_dns_label(self.namespace, "namespace"))
+        if self.create_namespace and self.namespace in (
+            "default",
+            "kube-system",
+            "kube-public",
+            "kube-node-lease",
+        ):
+            raise ConfigError(
+                f"namespace {self.namespace!r} exists in every cluster: set `createNamespace` to false "
+                f"(pulumi config set createNamespace false) or choose another namespace"
+            )
+        object.__setattr__(self, "storage_mode", _enum(StorageMode, self.storage_mode, "storageMode"))
+        object.__setattr__(
+            self, "ingress_controller", _enum(IngressController, self.ingress_controller, "ingressController")
+        )
+        if self.storage_mode is StorageMode.HOST_PATH and not self.data_root.startswith("/"):
+            raise ConfigError(f"dataRoot must be an absolute path on the node, got {self.data_root!r}")
+        if self.node_affinity_key and self.storage_mode is not StorageMode.HOST_PATH:
+            raise ConfigError(
+                "nodeAffinityKey only applies to storageMode hostPath (a dynamic volume's class places it)"
+            )
+        if (
+            self.node_affinity_key
+            and self.node_affinity_operator in ("In", "NotIn")
+            and not self.node_affinity_values
+        ):
+            raise ConfigError(
+                f"nodeAffinityValues: operator {self.node_affinity_operator} needs at least one value"
+            )
+        for key, size in (
+            ("mongodbStorageSize", self.mongodb_storage_size),
+            ("influxdbStorageSize", self.influxdb_storage_size),
+            ("orchestratorStorageSize", self.orchestrator_storage_size),
+        ):
+            if not _QUANTITY.match(size):
+                raise ConfigError(f"{key} must be a size such as 10Gi, got {size!r}")
+        _check(lambda: check_dns_label(self.ingress_class, "ingressClass"))
+        if self.ingress_host and not _HOST.match(self.ingress_host):
+            raise ConfigError(
+                f"ingressHost must be a DNS host name such as dtpoc.example.org, got {self.ingress_host!r}"
+            )
+        _check(lambda: check_broker_url(self.mqtt_broker_url, "mqttBrokerUrl"))
+        if self.build_images and self.push_images and not self.image_registry:
+            raise ConfigError(
+                "pushImages needs imageRegistry (e.g. pulumi config set imageRegistry ghcr.io/my-org)"
+            )
+        if self.registry_username and self.registry_password is None:
+            raise ConfigError(
+                f"registryUsername is set but its password is not: {set_secret_hint('registryPassword')}"
+            )
+        for key, ref in (
+            ("operatorImage", self.operator_image),
+            ("apiImage", self.api_image),
+            ("frontendImage", self.frontend_image),
+        ):
+            _check(lambda ref=ref, key=key: check_image_ref(ref, key))
+        if not self.mongodb_username or not self.influxdb_username:
+            raise ConfigError("mongodbUsername and influxdbUsername must not be empty")
+        if not 1 <= self.api_max_upload_bytes <= 64 * 1024**3:
+            raise ConfigError(
+                f"apiMaxUploadBytes must be between 1 and 64 GiB, got {self.api_max_upload_bytes}"
+            )
+        for origin in self.api_cors_origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ConfigError(
+                    f"apiCorsOrigins: {origin!r} is not an http(s) origin such as https://dtpoc.example.org"
+                )
+
+    # --- derived settings ----------------------------------------------------------------------------
+
+    @property
+    def effective_storage_class(self) -> str:
+        if self.storage_class:
+            return self.storage_class
+        return DEFAULT_HOSTPATH_CLASS if self.storage_mode is StorageMode.HOST_PATH else ""
+
+    @property
+    def public_base_url(self) -> str:
+        return f"http://{self.ingress_host or 'localhost'}"
+
+    # --- loading -------------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, config: pulumi.Config | None = None) -> PlatformConfig:
+        """Read and validate the stack's configuration (raises ConfigError naming the key and the fix)."""
+        cfg = config or pulumi.Config(PROJECT)
+        secrets = {key: _require_secret(cfg, key, min_len) for key, min_len, _ in REQUIRED_SECRETS}
+        registry_password = cfg.get_secret("registryPassword")
+        return cls(
+            mongodb_password=secrets["mongodbPassword"],
+            influxdb_password=secrets["influxdbPassword"],
+            influxdb_token=secrets["influxdbToken"],
+            api_token=secrets["apiToken"],
+            namespace=_str(cfg, "namespace", cls.namespace),
+            create_namespace=_bool(cfg, "createNamespace", cls.create_namespace),
+            storage_mode=_str(cfg, "storageMode", cls.storage_mode),
+            data_root=_str(cfg, "dataRoot", cls.data_root),
+            storage_class=_str(cfg, "storageClass", cls.storage_class),
+            node_affinity_key=_str(cfg, "nodeAffinityKey", cls.node_affinity_key),
+            node_affinity_operator=_str(cfg, "nodeAffinityOperator", cls.node_affinity_operator),
+            node_affinity_values=_str_list(cfg, "nodeAffinityValues"),
+            mongodb_storage_size=_str(cfg, "mongodbStorageSize", cls.mongodb_storage_size),
+            influxdb_storage_size=_str(cfg, "influxdbStorageSize", cls.influxdb_storage_size),
+            orchestrator_storage_size=_str(cfg, "orchestratorStorageSize", cls.orchestrator_storage_size),
+            ingress_controller=_str(cfg, "ingressController", cls.ingress_controller),
+            ingress_class=_str(cfg, "ingressClass", cls.ingress_class),
+            ingress_host=_str(cfg, "ingressHost", cls.ingress_host),
+            mqtt_broker_url=_str(cfg, "mqttBrokerUrl", cls.mqtt_broker_url),
+            build_images=_bool(cfg, "buildImages", cls.build_images),
+            image_registry=_str(cfg, "imageRegistry", cls.image_registry),
+            image_tag=_str(cfg, "imageTag", cls.image_tag),
+            push_images=_bool(cfg, "pushImages", cls.push_images),
+            registry_username=_str(cfg, "registryUsername", cls.registry_username),
+            registry_password=registry_password,
+            operator_image=_str(cfg, "operatorImage", cls.operator_image),
+            api_image=_str(cfg, "apiImage", cls.api_image),
+            frontend_image=_str(cfg, "frontendImage", cls.frontend_image),
+            mongodb_username=_str(cfg, "mongodbUsername", cls.mongodb_username),
+            influxdb_username=_str(cfg, "influxdbUsername", cls.influxdb_username),
+            influxdb_org=_str(cfg, "influxdbOrg", cls.influxdb_org),
+            influxdb_bucket=_str(cfg, "influxdbBucket", cls.influxdb_bucket),
+            api_max_upload_bytes=_int(cfg, "apiMaxUploadBytes", cls.api_max_upload_bytes),
+            api_cors_origins=_str_list(cfg, "apiCorsOrigins"),
+        )
+
+
+def _check(fn: Any) -> None:
+    try:
+        fn()
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+
+
+def _enum(enum: type[StrEnum], value: Any, key: str) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum)
+        raise ConfigError(f"{key} must be one of {allowed}; got {value!r}") from None
+
+
+def _require_secret(cfg: pulumi.Config, key: str, min_len: int) -> pulumi.Output[str]:
+    try:
+        value = cfg.require_secret(key)
+    except pulumi.ConfigMissingError:
+        raise MissingSecretError(
+            f"missing secret config {PROJECT}:{key}; set it with: {set_secret_hint(key)}"
+        ) from None
+
+    def check(v: str) -> str:
+        if len(v) < min_len:
+            raise ConfigError(
+                f"secret {key} is shorter than {min_len} characters; set a longer one: {set_secret_hint(key)}"
+            )
+        return v
+
+    return value.apply(check)
+
+
+def _str(cfg: pulumi.Config, key: str, default: str) -> str:
+    value = cfg.get(key)
+    return str(default) if value is None else value
+
+
+def _bool(cfg: pulumi.Config, key: str, default: bool) -> bool:
+    value = cfg.get(key)
+    if value is None:
+        return default
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ConfigError(f"{key} must be true or false, got {value!r} (pulumi config set {key} true)")
+
+
+def _int(cfg: pulumi.Config, key: str, default: int) -> int:
+    value = cfg.get(key)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{key} must be an integer, got {value!r}") from None
+
+
+def _str_list(cfg: pulumi.Config, key: str) -> tuple[str, ...]:
+    value = cfg.get(key)
+    if value is None or value == "":
+        return ()
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        raise ConfigError(
+            f"{key} must be a list of strings, e.g. pulumi config set --path '{key}[0]' value"
+        ) from None
+    if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
+        raise ConfigError(f"{key} must be a list of strings, got {value!r}")
+    return tuple(parsed)
+
+
+def secret_keys() -> Sequence[str]:
+    return [key for key, _, _ in REQUIRED_SECRETS]

@@ -1,0 +1,135 @@
+"""Node-RED: flow-based data input. Its flows come from a ConfigMap mounted at /data/flows.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .common import (
+    MEDIUM,
+    Resources,
+    Workload,
+    baseline_security_context,
+    check_dns_label,
+    child_options,
+    config_map_volume,
+    deployment,
+    empty_dir,
+    http_probe,
+    meta,
+    mount,
+    service,
+    service_port,
+)
+
+PORT = 1880
+SERVICE_PORT = 80
+NODE_RED_UID = 1000  # the image's node-red user
+
+# The seed's starter flow: one tab, an inject node wired to a debug node.
+DEFAULT_FLOWS: list[dict] = [
+    {"id": "flow1", "type": "tab", "label": "Flow 1", "disabled": False, "info": ""},
+    {
+        "id": "inject1",
+        "type": "inject",
+        "z": "flow1",
+        "name": "",
+        "props": [{"p": "payload"}, {"p": "topic", "vt": "str"}],
+        "repeat": "",
+        "crontab": "",
+        "once": True,
+        "onceDelay": 0.1,
+        "topic": "",
+        "payload": "Hello, World!",
+        "payloadType": "str",
+        "x": 200,
+        "y": 100,
+        "wires": [["debug1"]],
+    },
+    {
+        "id": "debug1",
+        "type": "debug",
+        "z": "flow1",
+        "name": "",
+        "active": True,
+        "tosidebar": True,
+        "console": False,
+        "tostatus": False,
+        "complete": "false",
+        "targetType": "none",
+        "statusVal": "",
+        "statusType": "auto",
+        "x": 400,
+        "y": 100,
+        "wires": [],
+    },
+]
+
+
+@dataclass(frozen=True)
+class NodeRedArgs:
+    """`flows_json`: the flows file's content (a JSON list); the seed's starter flow by default."""
+
+    namespace: str
+    flows_json: str = json.dumps(DEFAULT_FLOWS, indent=2)
+    image: str = "nodered/node-red:4.0"
+    service_name: str = "nodered"
+    resources: Resources = MEDIUM
+
+    def __post_init__(self) -> None:
+        check_dns_label(self.service_name, "NodeRedArgs.service_name")
+        try:
+            flows = json.loads(self.flows_json)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"NodeRedArgs.flows_json is not valid JSON: {e}") from e
+        if not isinstance(flows, list):
+            raise ValueError("NodeRedArgs.flows_json must be a JSON list of nodes")
+
+
+class NodeRed(pulumi.ComponentResource):
+    """ConfigMap `nodered-flows` + Deployment `nodered` + Service `nodered:80` -> 1880."""
+
+    service_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: NodeRedArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dtpoc:nodered:NodeRed", name, None, opts)
+        child = child_options(self, opts)
+        app, component = "nodered", "data-input"
+
+        self.flows = k8s.core.v1.ConfigMap(
+            f"{name}-flows",
+            metadata=meta("nodered-flows", args.namespace, component, app=app),
+            data={"flows.json": args.flows_json},
+            opts=child,
+        )
+        w = Workload(
+            app=app,
+            component=component,
+            namespace=args.namespace,
+            service_name=args.service_name,
+            fs_group=NODE_RED_UID,
+            container=k8s.core.v1.ContainerArgs(
+                name="nodered",
+                image=args.image,
+                ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
+                # /data must be writable (Node-RED keeps its settings and credentials there); the flows
+                # file is mounted on top of it from the ConfigMap.
+                volume_mounts=[
+                    mount("data", "/data"),
+                    mount("flows", "/data/flows.json", sub_path="flows.json"),
+                ],
+                liveness_probe=http_probe("/", PORT, initial_delay=20, period=20),
+                readiness_probe=http_probe("/", PORT, initial_delay=5, period=10),
+                resources=args.resources.args(),
+                security_context=baseline_security_context(run_as_user=NODE_RED_UID),
+            ),
+            volumes=[empty_dir("data"), config_map_volume("flows", self.flows.metadata.name)],
+            service_ports=[service_port(SERVICE_PORT, PORT)],
+        )
+        self.deployment = deployment(f"{name}-deployment", w, child)
+        self.service = service(f"{name}-service", w, child)
+        self.service_name = self.service.metadata.name
+        self.register_outputs({"service_name": self.service_name})

@@ -1,0 +1,305 @@
+"""The orchestrator: the Analytics CRD, the operator (kopf) and its REST API, each with its own
+ServiceAccount and least-privilege Role, the API token Secret, and the API's Service and Ingress path."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from services.shared import crd
+
+from .analytics_crd import AnalyticsCrd
+from .common import (
+    APP_UID,
+    MEDIUM,
+    IngressSettings,
+    Resources,
+    Workload,
+    check_dns_label,
+    check_port,
+    child_options,
+    deployment,
+    empty_dir,
+    env,
+    field_env,
+    http_probe,
+    ingress,
+    meta,
+    mount,
+    restricted_security_context,
+    secret_env,
+    service,
+    service_port,
+)
+from .rbac import Rule, ServiceAccountRbac, ServiceAccountRbacArgs
+
+API_PORT = 8000
+API_SERVICE_PORT = 80
+API_BASE_PATH = "/api/orchestrator"
+API_HEALTH_PATH = f"{API_BASE_PATH}/v1alpha1/healthz"
+OPERATOR_HEALTH_PORT = 8080
+OPERATOR_HEALTH_PATH = "/healthz"
+OUTPUT_ROOT = "/data"
+TOKEN_KEY = "token"  # noqa: S105 (a key name, not a value)
+MIB = 1024 * 1024
+
+_WORKLOAD_VERBS = ("get", "list", "watch", "create", "patch", "delete")
+
+# The API manages Analytics objects only: launch (create), terminate (delete), list and watch them, and read
+# their status. Records and files live in MongoDB.
+API_RULES: tuple[Rule, ...] = (
+    Rule((crd.GROUP,), (crd.PLURAL,), ("get", "list", "watch", "create", "delete")),
+    Rule((crd.GROUP,), (f"{crd.PLURAL}/status",), ("get",)),
+)
+
+# The operator watches Analytics objects (kopf keeps its finalizer and progress on them: patch), writes their
+# status, makes and cleans up their workloads, reads the pods of runs, and reports Kubernetes events.
+OPERATOR_RULES: tuple[Rule, ...] = (
+    Rule((crd.GROUP,), (crd.PLURAL,), ("get", "list", "watch", "patch")),
+    Rule((crd.GROUP,), (f"{crd.PLURAL}/status",), ("get", "patch")),
+    Rule(("batch",), ("jobs", "cronjobs"), _WORKLOAD_VERBS),
+    Rule(("apps",), ("deployments",), _WORKLOAD_VERBS),
+    Rule(("",), ("services",), _WORKLOAD_VERBS),
+    Rule(("networking.k8s.io",), ("ingresses",), _WORKLOAD_VERBS),
+    Rule(("",), ("pods",), ("get", "list", "watch")),
+    Rule(("",), ("events",), ("create",)),
+)
+
+
+@dataclass(frozen=True)
+class OrchestratorArgs:
+    """Everything the control plane needs from the rest of the platform.
+
+    `api_token`: a Pulumi secret, becomes Secret `api_token_secret_name` (key `token`).
+    `mongodb_secret_name`: the MongoDB Secret (keys `username`, `password`), read by reference only.
+    `data_claim_name`: the PVC the operator mounts at /data and passes to module pods.
+    `module_ingress_class`: the class of the Ingresses the operator makes for persistent modules.
+    `chown_data`: run a root init container that hands /data to uid 10001 (hostPath volumes ignore fsGroup).
+    """
+
+    namespace: str
+    api_token: pulumi.Input[str]
+    mongodb_secret_name: pulumi.Input[str]
+    data_claim_name: pulumi.Input[str]
+    operator_image: pulumi.Input[str]
+    api_image: pulumi.Input[str]
+    mongodb_host: str = "mongodb"
+    mongodb_port: int = 27017
+    ingress: IngressSettings | None = None
+    module_ingress_class: str = "nginx"
+    max_upload_bytes: int = 100 * MIB
+    cors_origins: Sequence[str] = field(default_factory=tuple)
+    api_replicas: int = 1
+    api_service_name: str = "orchestrator-api-svc"
+    api_token_secret_name: str = "orchestrator-api-token"  # noqa: S105 (a key name, not a value)
+    chown_data: bool = False
+    chown_image: str = "busybox:1.36"
+    operator_resources: Resources = MEDIUM
+    api_resources: Resources = MEDIUM
+
+    def __post_init__(self) -> None:
+        check_dns_label(self.namespace, "OrchestratorArgs.namespace")
+        check_dns_label(self.api_service_name, "OrchestratorArgs.api_service_name")
+        check_dns_label(self.api_token_secret_name, "OrchestratorArgs.api_token_secret_name")
+        check_port(self.mongodb_port, "OrchestratorArgs.mongodb_port")
+        if isinstance(self.api_token, str):
+            raise ValueError("OrchestratorArgs.api_token must be a Pulumi secret Output, not a plain string")
+        if not 1 <= self.max_upload_bytes <= 64 * 1024 * MIB:
+            raise ValueError(
+                f"OrchestratorArgs.max_upload_bytes must be 1 B..64 GiB, got {self.max_upload_bytes}"
+            )
+        if not 1 <= self.api_replicas <= 10:
+            raise ValueError(f"OrchestratorArgs.api_replicas must be 1..10, got {self.api_replicas}")
+        for origin in self.cors_origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"OrchestratorArgs.cors_origins: {origin!r} is not an http(s) origin")
+
+    @property
+    def body_size(self) -> str:
+        """nginx's proxy-body-size: the upload limit plus room for the multipart envelope."""
+        return f"{math.ceil(self.max_upload_bytes / MIB) + 1}m"
+
+
+def mongodb_env(args: OrchestratorArgs) -> list[k8s.core.v1.EnvVarArgs]:
+    return [
+        env("MONGODB_HOST", args.mongodb_host),
+        env("MONGODB_PORT", str(args.mongodb_port)),
+        secret_env("MONGODB_USERNAME", args.mongodb_secret_name, "username"),
+        secret_env("MONGODB_PASSWORD", args.mongodb_secret_name, "password"),
+    ]
+
+
+class Orchestrator(pulumi.ComponentResource):
+    """Outputs: `crd_name`, `api_service_name`, `api_url` (in-cluster), `api_path`,
+    `api_token_secret_name`."""
+
+    crd_name: pulumi.Output[str]
+    api_service_name: pulumi.Output[str]
+    api_token_secret_name: pulumi.Output[str]
+    api_url: str
+    api_path: str
+
+    def __init__(self, name: str, args: OrchestratorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dtpoc:orchestrator:Orchestrator", name, None, opts)
+        child = child_options(self, opts)
+        ns = args.namespace
+
+        self.crd = AnalyticsCrd(f"{name}-crd", opts=child)
+        # Both services fail at start without the CRD (kopf cannot watch it, the API cannot create objects).
+        after_crd = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.crd]))
+
+        self.operator_rbac = ServiceAccountRbac(
+            f"{name}-operator-rbac",
+            ServiceAccountRbacArgs(ns, "orchestrator-operator", OPERATOR_RULES, app="orchestrator-operator"),
+            opts=child,
+        )
+        self.api_rbac = ServiceAccountRbac(
+            f"{name}-api-rbac",
+            ServiceAccountRbacArgs(ns, "orchestrator-api", API_RULES, app="orchestrator-api"),
+            opts=child,
+        )
+        self.api_token_secret = k8s.core.v1.Secret(
+            f"{name}-api-token",
+            metadata=meta(args.api_token_secret_name, ns, "control-plane", app="orchestrator-api"),
+            type="Opaque",
+            string_data={TOKEN_KEY: pulumi.Output.secret(args.api_token)},
+            opts=child,
+        )
+
+        # --- operator ---------------------------------------------------------------------------------
+        init_containers = []
+        if args.chown_data:
+            init_containers.append(
+                k8s.core.v1.ContainerArgs(
+                    name="data-owner",
+                    image=args.chown_image,
+                    command=["chown", f"{APP_UID}:{APP_UID}", OUTPUT_ROOT],
+                    volume_mounts=[mount("data", OUTPUT_ROOT)],
+                    resources=Resources("10m", "16Mi", "100m", "32Mi").args(),
+                    security_context=k8s.core.v1.SecurityContextArgs(
+                        run_as_user=0,
+                        run_as_non_root=False,
+                        allow_privilege_escalation=False,
+                        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"], add=["CHOWN"]),
+                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                    ),
+                )
+            )
+        operator = Workload(
+            app="orchestrator-operator",
+            component="control-plane",
+            namespace=ns,
+            recreate=True,  # one operator at a time
+            service_account_name=self.operator_rbac.service_account_name,
+            automount_service_account_token=True,
+            fs_group=APP_UID,
+            init_containers=init_containers,
+            container=k8s.core.v1.ContainerArgs(
+                name="operator",
+                image=args.operator_image,
+                ports=[k8s.core.v1.ContainerPortArgs(name="health", container_port=OPERATOR_HEALTH_PORT)],
+                env=[
+                    field_env("OPERATOR_NAMESPACE", "metadata.namespace"),
+                    env("OPERATOR_OUTPUT_ROOT", OUTPUT_ROOT),
+                    env("OPERATOR_DATA_PVC", args.data_claim_name),
+                    env("OPERATOR_MONGODB_SECRET", args.mongodb_secret_name),
+                    env("OPERATOR_INGRESS_CLASS", args.module_ingress_class),
+                    *mongodb_env(args),
+                ],
+                volume_mounts=[mount("data", OUTPUT_ROOT), mount("tmp", "/tmp")],  # noqa: S108
+                liveness_probe=http_probe(
+                    OPERATOR_HEALTH_PATH, OPERATOR_HEALTH_PORT, initial_delay=10, period=20
+                ),
+                resources=args.operator_resources.args(),
+                security_context=restricted_security_context(),
+            ),
+            volumes=[
+                k8s.core.v1.VolumeArgs(
+                    name="data",
+                    persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                        claim_name=args.data_claim_name
+                    ),
+                ),
+                empty_dir("tmp"),
+            ],
+        )
+        self.operator_deployment = deployment(f"{name}-operator", operator, after_crd)
+
+        # --- API --------------------------------------------------------------------------------------
+        spool_mib = max(64, 2 * math.ceil(args.max_upload_bytes / MIB))
+        api = Workload(
+            app="orchestrator-api",
+            component="control-plane",
+            namespace=ns,
+            replicas=args.api_replicas,
+            service_name=args.api_service_name,
+            service_account_name=self.api_rbac.service_account_name,
+            automount_service_account_token=True,
+            fs_group=APP_UID,
+            container=k8s.core.v1.ContainerArgs(
+                name="api",
+                image=args.api_image,
+                ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=API_PORT)],
+                env=[
+                    secret_env("API_TOKEN", self.api_token_secret.metadata.name, TOKEN_KEY),
+                    field_env("API_NAMESPACE", "metadata.namespace"),
+                    env("API_MAX_UPLOAD_BYTES", str(args.max_upload_bytes)),
+                    env("API_CORS_ORIGINS", json.dumps(list(args.cors_origins))),
+                    *mongodb_env(args),
+                ],
+                # Uploads beyond the in-memory spool go to /tmp: a bounded emptyDir, the root stays read-only.
+                volume_mounts=[mount("tmp", "/tmp")],  # noqa: S108
+                liveness_probe=http_probe(API_HEALTH_PATH, API_PORT, initial_delay=10, period=20),
+                readiness_probe=http_probe(API_HEALTH_PATH, API_PORT, initial_delay=2, period=10),
+                resources=args.api_resources.args(),
+                security_context=restricted_security_context(),
+            ),
+            volumes=[
+                k8s.core.v1.VolumeArgs(
+                    name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=f"{spool_mib}Mi")
+                )
+            ],
+            service_ports=[service_port(API_SERVICE_PORT, API_PORT)],
+        )
+        self.api_deployment = deployment(f"{name}-api", api, after_crd)
+        self.api_service = service(f"{name}-api-service", api, child)
+        self.api_ingress = None
+        if args.ingress is not None:
+            self.api_ingress = ingress(
+                f"{name}-api-ingress",
+                name="orchestrator-api-ingress",
+                app="orchestrator-api",
+                component="control-plane",
+                namespace=ns,
+                path=API_BASE_PATH,
+                service_name=self.api_service.metadata.name,
+                service_port_number=API_SERVICE_PORT,
+                settings=args.ingress,
+                annotations={
+                    "nginx.ingress.kubernetes.io/proxy-body-size": args.body_size,
+                    # Stream uploads to the API instead of buffering them in the controller.
+                    "nginx.ingress.kubernetes.io/proxy-request-buffering": "off",
+                    "nginx.ingress.kubernetes.io/proxy-read-timeout": "300",
+                    "nginx.ingress.kubernetes.io/proxy-send-timeout": "300",
+                },
+                opts=child,
+            )
+
+        self.crd_name = self.crd.crd_name
+        self.api_service_name = self.api_service.metadata.name
+        self.api_token_secret_name = self.api_token_secret.metadata.name
+        self.api_url = f"http://{args.api_service_name}{API_BASE_PATH}/v1alpha1"
+        self.api_path = API_BASE_PATH
+        self.register_outputs(
+            {
+                "crd_name": self.crd_name,
+                "api_service_name": self.api_service_name,
+                "api_token_secret_name": self.api_token_secret_name,
+                "api_url": self.api_url,
+            }
+        )

@@ -1,0 +1,278 @@
+"""The whole platform from one PlatformConfig: storage, databases, broker, data inputs, the orchestrator,
+the UI modules and (optionally) the ingress controller."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .common import IngressSettings, child_options, labels
+from .config import IngressController, PlatformConfig
+from .images import ServiceImages, ServiceImagesArgs
+from .influxdb import InfluxDB, InfluxDBArgs
+from .ingress_nginx import IngressNginx, IngressNginxArgs
+from .mongodb import MongoDB, MongoDBArgs
+from .mosquitto import Mosquitto, MosquittoArgs
+from .nodered import NodeRed, NodeRedArgs
+from .orchestrator import Orchestrator, OrchestratorArgs
+from .storage import Storage, StorageArgs, StorageMode
+from .telegraf import LightSensor, SensorInput, SensorInputArgs, TempSensor
+from .ui import (
+    DigitalHospFrontend,
+    Grafana,
+    GrafanaArgs,
+    MongoExpress,
+    MongoExpressArgs,
+    UIModule,
+    UIModuleArgs,
+)
+
+SEED_SENSORS: tuple[type[SensorInput], ...] = (LightSensor, TempSensor)
+
+
+@dataclass(frozen=True)
+class PlatformArgs:
+    """`extra_ui_modules` / `extra_sensors`: subclasses of UIModule / SensorInput deployed with the seed's
+    ones (each built with the platform's namespace, ingress and InfluxDB settings)."""
+
+    config: PlatformConfig
+    extra_ui_modules: Sequence[type[UIModule]] = field(default_factory=tuple)
+    extra_sensors: Sequence[type[SensorInput]] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        for cls in self.extra_ui_modules:
+            if not (isinstance(cls, type) and issubclass(cls, UIModule)):
+                raise ValueError(f"PlatformArgs.extra_ui_modules: {cls!r} is not a UIModule subclass")
+            if cls.args_type is not UIModuleArgs:
+                raise ValueError(
+                    f"PlatformArgs.extra_ui_modules: {cls.__name__} takes {cls.args_type.__name__}; "
+                    "build it yourself with Platform.ui_args()"
+                )
+            cls.validate_class()
+        for cls in self.extra_sensors:
+            if not (isinstance(cls, type) and issubclass(cls, SensorInput)):
+                raise ValueError(f"PlatformArgs.extra_sensors: {cls!r} is not a SensorInput subclass")
+            cls.validate_class()
+        sensors = [c.sensor for c in (*SEED_SENSORS, *self.extra_sensors)]
+        if len(set(sensors)) != len(sensors):
+            raise ValueError(f"PlatformArgs.extra_sensors: sensor names must be unique, got {sensors}")
+        apps = [c.app() for c in (Grafana, MongoExpress, DigitalHospFrontend, *self.extra_ui_modules)]
+        if len(set(apps)) != len(apps):
+            raise ValueError(f"PlatformArgs.extra_ui_modules: app names must be unique, got {apps}")
+
+
+class Platform(pulumi.ComponentResource):
+    """Public outputs: `namespace`, `urls` (public, through the ingress), `services` (in-cluster names)."""
+
+    namespace: str
+    urls: dict[str, str]
+    services: dict[str, pulumi.Output[str]]
+    sensors: dict[str, SensorInput]
+    ui_modules: dict[str, UIModule]
+
+    def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dtpoc:platform:Platform", name, None, opts)
+        cfg = args.config
+        self._cfg = cfg
+        ns = cfg.namespace
+        self.namespace = ns
+        self._child = child_options(self, opts)
+
+        waits: list[pulumi.Resource] = []
+        if cfg.create_namespace:
+            self.namespace_resource = k8s.core.v1.Namespace(
+                f"{name}-namespace",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=ns, labels=labels(ns, "namespace")),
+                opts=self._child,
+            )
+            waits.append(self.namespace_resource)
+        in_ns = self._opts(waits)
+
+        # --- storage and data services ----------------------------------------------------------------
+        def storage(piece: str, size: str) -> Storage:
+            return Storage(
+                f"{name}-{piece}-storage",
+                StorageArgs(
+                    namespace=ns,
+                    claim_name=f"{piece}-data",
+                    size=size,
+                    mode=cfg.storage_mode,
+                    data_root=cfg.data_root,
+                    sub_dir=f"{piece}_data",
+                    storage_class=cfg.effective_storage_class,
+                    node_affinity_key=cfg.node_affinity_key or None,
+                    node_affinity_operator=cfg.node_affinity_operator,
+                    node_affinity_values=cfg.node_affinity_values,
+                ),
+                in_ns,
+            )
+
+        self.mongodb_storage = storage("mongodb", cfg.mongodb_storage_size)
+        self.influxdb_storage = storage("influxdb", cfg.influxdb_storage_size)
+        self.orchestrator_storage = storage("orchestrator", cfg.orchestrator_storage_size)
+
+        self.mongodb = MongoDB(
+            f"{name}-mongodb",
+            MongoDBArgs(
+                namespace=ns,
+                root_username=cfg.mongodb_username,
+                root_password=cfg.mongodb_password,
+                claim_name=self.mongodb_storage.claim_name,
+            ),
+            in_ns,
+        )
+        self.influxdb = InfluxDB(
+            f"{name}-influxdb",
+            InfluxDBArgs(
+                namespace=ns,
+                admin_username=cfg.influxdb_username,
+                admin_password=cfg.influxdb_password,
+                admin_token=cfg.influxdb_token,
+                org=cfg.influxdb_org,
+                bucket=cfg.influxdb_bucket,
+                claim_name=self.influxdb_storage.claim_name,
+            ),
+            in_ns,
+        )
+        self.mosquitto = Mosquitto(f"{name}-mosquitto", MosquittoArgs(namespace=ns), in_ns)
+        self.nodered = NodeRed(f"{name}-nodered", NodeRedArgs(namespace=ns), in_ns)
+
+        # --- data inputs --------------------------------------------------------------------------------
+        self.sensors = {}
+        for sensor_cls in (*SEED_SENSORS, *args.extra_sensors):
+            self.sensors[sensor_cls.sensor] = sensor_cls(
+                f"{name}-{sensor_cls.sensor}", self.sensor_args(), in_ns
+            )
+
+        # --- ingress ------------------------------------------------------------------------------------
+        self.ingress_nginx = None
+        web = in_ns
+        if cfg.ingress_controller is IngressController.INSTALL:
+            self.ingress_nginx = IngressNginx(
+                f"{name}-ingress-nginx", IngressNginxArgs(ingress_class=cfg.ingress_class), self._child
+            )
+            # Ingress objects go through the controller's admission webhook: create them once it runs.
+            web = self._opts([*waits, self.ingress_nginx])
+
+        # --- orchestrator -------------------------------------------------------------------------------
+        self.images = ServiceImages(
+            f"{name}-images",
+            ServiceImagesArgs(
+                build=cfg.build_images,
+                operator_image=cfg.operator_image,
+                api_image=cfg.api_image,
+                registry=cfg.image_registry,
+                tag=cfg.image_tag,
+                push=cfg.push_images,
+                registry_username=cfg.registry_username or None,
+                registry_password=cfg.registry_password if cfg.registry_username else None,
+            ),
+            self._child,
+        )
+        self.orchestrator = Orchestrator(
+            f"{name}-orchestrator",
+            OrchestratorArgs(
+                namespace=ns,
+                api_token=cfg.api_token,
+                mongodb_secret_name=self.mongodb.secret_name,
+                mongodb_host=self.mongodb.host,
+                mongodb_port=self.mongodb.port,
+                data_claim_name=self.orchestrator_storage.claim_name,
+                operator_image=self.images.operator_ref,
+                api_image=self.images.api_ref,
+                ingress=self.ingress_settings,
+                module_ingress_class=cfg.ingress_class,
+                max_upload_bytes=cfg.api_max_upload_bytes,
+                cors_origins=cfg.api_cors_origins,
+                chown_data=cfg.storage_mode is StorageMode.HOST_PATH,
+            ),
+            web,
+        )
+
+        # --- UI modules ---------------------------------------------------------------------------------
+        base = self.ui_args()
+        self.ui_modules = {
+            "grafana": Grafana(
+                f"{name}-grafana",
+                GrafanaArgs(
+                    namespace=ns,
+                    ingress=base.ingress,
+                    influx_secret_name=self.influxdb.secret_name,
+                    influx_url=self.influxdb.url,
+                    influx_org=self.influxdb.org,
+                    influx_bucket=self.influxdb.bucket,
+                ),
+                web,
+            ),
+            "mongo-express": MongoExpress(
+                f"{name}-mongo-express",
+                MongoExpressArgs(
+                    namespace=ns, ingress=base.ingress, mongodb_secret_name=self.mongodb.secret_name
+                ),
+                web,
+            ),
+            "digital-hosp-frontend": DigitalHospFrontend(
+                f"{name}-frontend",
+                UIModuleArgs(
+                    namespace=ns,
+                    ingress=base.ingress,
+                    image=cfg.frontend_image,
+                    env={"ORCHESTRATOR_URL": self.orchestrator.api_url},
+                ),
+                web,
+            ),
+        }
+        for ui_cls in args.extra_ui_modules:
+            self.ui_modules[ui_cls.app()] = ui_cls(f"{name}-{ui_cls.app()}", base, web)
+
+        # --- outputs ------------------------------------------------------------------------------------
+        public = cfg.public_base_url
+        self.urls = {"frontend": f"{public}/", "api": f"{public}{self.orchestrator.api_path}/v1alpha1"}
+        for key, module in self.ui_modules.items():
+            if module.url_path and key != "digital-hosp-frontend":
+                self.urls[key] = f"{public}{module.url_path}"
+        self.services = {
+            "mongodb": self.mongodb.service_name,
+            "influxdb": self.influxdb.service_name,
+            "mosquitto": self.mosquitto.service_name,
+            "nodered": self.nodered.service_name,
+            "orchestrator-api": self.orchestrator.api_service_name,
+            **{key: module.service.metadata.name for key, module in self.ui_modules.items()},
+        }
+        self.register_outputs({"namespace": self.namespace, "urls": self.urls, "services": self.services})
+
+    # --- for callers that add their own pieces ------------------------------------------------------------
+
+    @property
+    def ingress_settings(self) -> IngressSettings:
+        cfg = self._cfg
+        return IngressSettings(
+            class_name=cfg.ingress_class,
+            host=cfg.ingress_host or None,
+            skip_await=cfg.ingress_controller is IngressController.NONE,
+        )
+
+    def ui_args(self) -> UIModuleArgs:
+        """Arguments for a UI module of this platform (namespace and ingress)."""
+        return UIModuleArgs(namespace=self.namespace, ingress=self.ingress_settings)
+
+    def sensor_args(self) -> SensorInputArgs:
+        """Arguments for a sensor input of this platform (broker, InfluxDB and its token Secret)."""
+        cfg = self._cfg
+        return SensorInputArgs(
+            namespace=self.namespace,
+            influx_secret_name=self.influxdb.secret_name,
+            influx_token_key=self.influxdb.token_key,
+            broker_url=cfg.mqtt_broker_url,
+            influx_url=self.influxdb.url,
+            org=self.influxdb.org,
+            bucket=self.influxdb.bucket,
+        )
+
+    def _opts(self, depends_on: list[pulumi.Resource]) -> pulumi.ResourceOptions:
+        if not depends_on:
+            return self._child
+        return pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(depends_on=list(depends_on)))

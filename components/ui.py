@@ -1,0 +1,319 @@
+"""UI modules: a web app as Deployment + Service (+ an Ingress path). A UI module is a subclass that names its
+image, port and path; Grafana, Mongo Express and the digital-hospital frontend are three of them.
+
+    class Whoami(UIModule):
+        image = "traefik/whoami:v1.10"
+        port = 80
+        path = "/whoami"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .common import (
+    SMALL,
+    IngressSettings,
+    Resources,
+    Workload,
+    baseline_security_context,
+    check_dns_label,
+    check_path,
+    check_port,
+    child_options,
+    config_map_volume,
+    deployment,
+    empty_dir,
+    env,
+    http_probe,
+    ingress,
+    kebab,
+    meta,
+    mount,
+    secret_env,
+    service,
+    service_port,
+    tcp_probe,
+)
+
+
+@dataclass(frozen=True)
+class UIModuleArgs:
+    """Per-deployment settings of a UI module. `ingress` None: no Ingress even if the class has a path.
+    `image` overrides the class's image; `env` is merged over the class's env."""
+
+    namespace: str
+    ingress: IngressSettings | None = None
+    image: str | None = None
+    env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    replicas: int = 1
+    resources: Resources = SMALL
+
+    def __post_init__(self) -> None:
+        check_dns_label(self.namespace, "UIModuleArgs.namespace")
+        if not 0 <= self.replicas <= 20:
+            raise ValueError(f"UIModuleArgs.replicas must be 0..20, got {self.replicas}")
+
+
+class UIModule(pulumi.ComponentResource):
+    """Base class. Subclasses set `image` and `port`, usually `path`; optionally `app_name` (default: the
+    class name in kebab case), `service_name` (default: app_name), `service_port` (default: port), `env`,
+    `probe_path` (HTTP probes; None: TCP probes), `ingress_annotations`, `run_as_user`. Override
+    `extra_env` / `extra_volumes` for Secret references and config files. Type: `dtpoc:ui:<ClassName>`."""
+
+    image: ClassVar[str]
+    port: ClassVar[int]
+    path: ClassVar[str | None] = None
+    app_name: ClassVar[str | None] = None
+    service_name: ClassVar[str | None] = None
+    service_port: ClassVar[int | None] = None
+    env: ClassVar[Mapping[str, str]] = {}
+    probe_path: ClassVar[str | None] = None
+    ingress_annotations: ClassVar[Mapping[str, str]] = {}
+    run_as_user: ClassVar[int | None] = None
+    component: ClassVar[str] = "ui"
+    args_type: ClassVar[type[UIModuleArgs]] = UIModuleArgs
+
+    deployment: k8s.apps.v1.Deployment
+    service: k8s.core.v1.Service
+    ingress: k8s.networking.v1.Ingress | None
+    endpoint: str
+    url_path: str | None
+
+    @classmethod
+    def app(cls) -> str:
+        return cls.app_name or kebab(cls.__name__)
+
+    @classmethod
+    def validate_class(cls) -> None:
+        if not getattr(cls, "image", None):
+            raise ValueError(f"{cls.__name__} must set the class attribute `image`")
+        if not hasattr(cls, "port"):
+            raise ValueError(f"{cls.__name__} must set the class attribute `port`")
+        check_port(cls.port, f"{cls.__name__}.port")
+        if cls.service_port is not None:
+            check_port(cls.service_port, f"{cls.__name__}.service_port")
+        check_dns_label(cls.app(), f"{cls.__name__}.app_name")
+        check_dns_label(cls.service_name or cls.app(), f"{cls.__name__}.service_name")
+        if cls.path is not None:
+            check_path(cls.path, f"{cls.__name__}.path")
+        if cls.probe_path is not None:
+            check_path(cls.probe_path, f"{cls.__name__}.probe_path")
+
+    def __init__(self, name: str, args: UIModuleArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        cls = type(self)
+        cls.validate_class()
+        if not isinstance(args, cls.args_type):
+            raise TypeError(f"{cls.__name__} takes {cls.args_type.__name__}, got {type(args).__name__}")
+        super().__init__(f"dtpoc:ui:{cls.__name__}", name, None, opts)
+        child = child_options(self, opts)
+        app = cls.app()
+        svc_name = cls.service_name or app
+        svc_port = cls.service_port or cls.port
+
+        merged_env: dict[str, pulumi.Input[str]] = {**cls.env, **args.env}
+        volumes, mounts = self.extra_volumes(name, args, child)
+        container = k8s.core.v1.ContainerArgs(
+            name=app,
+            image=args.image or cls.image,
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=cls.port)],
+            env=[env(k, v) for k, v in merged_env.items()] + self.extra_env(args) or None,
+            volume_mounts=mounts or None,
+            liveness_probe=self._probe(initial_delay=30, period=30),
+            readiness_probe=self._probe(initial_delay=5, period=10),
+            resources=args.resources.args(),
+            security_context=baseline_security_context(run_as_user=cls.run_as_user),
+        )
+        w = Workload(
+            app=app,
+            component=cls.component,
+            namespace=args.namespace,
+            service_name=svc_name,
+            replicas=args.replicas,
+            fs_group=cls.run_as_user,
+            container=container,
+            volumes=volumes,
+            service_ports=[service_port(svc_port, cls.port)],
+        )
+        self.deployment = deployment(f"{name}-deployment", w, child)
+        self.service = service(f"{name}-service", w, child)
+        self.endpoint = f"http://{svc_name}:{svc_port}"
+        self.url_path = cls.path if args.ingress is not None else None
+        self.ingress = None
+        if cls.path is not None and args.ingress is not None:
+            self.ingress = ingress(
+                f"{name}-ingress",
+                name=f"{app}-ingress",
+                app=app,
+                component=cls.component,
+                namespace=args.namespace,
+                path=cls.path,
+                service_name=self.service.metadata.name,
+                service_port_number=svc_port,
+                settings=args.ingress,
+                annotations=cls.ingress_annotations,
+                opts=child,
+            )
+        self.register_outputs({"endpoint": self.endpoint, "url_path": self.url_path})
+
+    def _probe(self, initial_delay: int, period: int) -> k8s.core.v1.ProbeArgs:
+        cls = type(self)
+        if cls.probe_path is None:
+            return tcp_probe(cls.port, initial_delay=initial_delay, period=period)
+        return http_probe(cls.probe_path, cls.port, initial_delay=initial_delay, period=period)
+
+    def extra_env(self, args: UIModuleArgs) -> list[k8s.core.v1.EnvVarArgs]:
+        """Env vars beyond plain values (e.g. `secret_env`); none by default."""
+        return []
+
+    def extra_volumes(
+        self, name: str, args: UIModuleArgs, child: pulumi.ResourceOptions
+    ) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
+        """Volumes and their mounts; may create ConfigMaps (with `child` options). None by default."""
+        return [], []
+
+
+# --- the platform's UI modules ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GrafanaArgs(UIModuleArgs):
+    """Grafana reads InfluxDB with the admin token of `influx_secret_name`; its own admin is InfluxDB's admin
+    (same Secret, keys `username`/`password`), so no default password ever exists."""
+
+    influx_secret_name: pulumi.Input[str] | None = None
+    influx_url: str = "http://influxdb:8086"
+    influx_org: str = "camdt"
+    influx_bucket: str = "default"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.influx_secret_name is None:
+            raise ValueError("GrafanaArgs.influx_secret_name is required (the InfluxDB Secret)")
+
+
+def grafana_datasources(url: str, org: str, bucket: str) -> str:
+    """Grafana's datasource provisioning file; `$INFLUX_TOKEN` is expanded by Grafana from its env."""
+    return "\n".join(
+        [
+            "apiVersion: 1",
+            "datasources:",
+            "  - name: InfluxDB",
+            "    uid: influxdb",
+            "    type: influxdb",
+            "    access: proxy",
+            f"    url: {url}",
+            "    isDefault: true",
+            "    jsonData:",
+            "      version: Flux",
+            f"      organization: {org}",
+            f"      defaultBucket: {bucket}",
+            "    secureJsonData:",
+            "      token: $INFLUX_TOKEN",
+            "",
+        ]
+    )
+
+
+class Grafana(UIModule):
+    """Dashboards at /grafana: anonymous viewers, embeddable, the InfluxDB datasource provisioned."""
+
+    args_type = GrafanaArgs
+    image = "grafana/grafana:11.2.0"
+    port = 3000
+    path = "/grafana"
+    app_name = "grafana"
+    service_port = 80
+    run_as_user = 472  # the image's grafana user
+    env: ClassVar[Mapping[str, str]] = {
+        "GF_SERVER_ROOT_URL": "%(protocol)s://%(domain)s:%(http_port)s/grafana/",
+        # The ingress passes /grafana/... unchanged, so Grafana itself serves below the sub path.
+        "GF_SERVER_SERVE_FROM_SUB_PATH": "true",
+        "GF_AUTH_ANONYMOUS_ENABLED": "true",
+        "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
+        "GF_AUTH_ANONYMOUS_HIDE_VERSION": "true",
+        "GF_SECURITY_ALLOW_EMBEDDING": "true",
+        "GF_LOG_MODE": "console",
+    }
+
+    def extra_env(self, args: UIModuleArgs) -> list[k8s.core.v1.EnvVarArgs]:
+        assert isinstance(args, GrafanaArgs)  # checked in UIModule.__init__ (args_type)
+        return [
+            secret_env("INFLUX_TOKEN", args.influx_secret_name, "token"),
+            secret_env("GF_SECURITY_ADMIN_USER", args.influx_secret_name, "username"),
+            secret_env("GF_SECURITY_ADMIN_PASSWORD", args.influx_secret_name, "password"),
+        ]
+
+    def extra_volumes(self, name, args, child):  # type: ignore[override]
+        assert isinstance(args, GrafanaArgs)
+        self.datasources = k8s.core.v1.ConfigMap(
+            f"{name}-datasources",
+            metadata=meta("grafana-datasources", args.namespace, self.component, app=self.app()),
+            data={"influxdb.yaml": grafana_datasources(args.influx_url, args.influx_org, args.influx_bucket)},
+            opts=child,
+        )
+        return (
+            [config_map_volume("datasources", self.datasources.metadata.name), empty_dir("data")],
+            [
+                mount("datasources", "/etc/grafana/provisioning/datasources", read_only=True),
+                mount("data", "/var/lib/grafana"),
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class MongoExpressArgs(UIModuleArgs):
+    """Mongo Express logs into MongoDB as root and asks its users for the same credentials (basic auth),
+    both read from `mongodb_secret_name` (keys `username`, `password`)."""
+
+    mongodb_secret_name: pulumi.Input[str] | None = None
+    mongodb_host: str = "mongodb"
+    mongodb_port: int = 27017
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mongodb_secret_name is None:
+            raise ValueError("MongoExpressArgs.mongodb_secret_name is required (the MongoDB Secret)")
+        check_port(self.mongodb_port, "MongoExpressArgs.mongodb_port")
+
+
+class MongoExpress(UIModule):
+    """Mongo Express on `mongo-express:8081` (no Ingress path by default: an admin tool, port-forward it)."""
+
+    args_type = MongoExpressArgs
+    image = "mongo-express:1.0.2"
+    port = 8081
+    app_name = "mongo-express"
+
+    def extra_env(self, args: UIModuleArgs) -> list[k8s.core.v1.EnvVarArgs]:
+        assert isinstance(args, MongoExpressArgs)  # checked in UIModule.__init__ (args_type)
+        secret = args.mongodb_secret_name
+        return [
+            env("ME_CONFIG_MONGODB_SERVER", args.mongodb_host),
+            env("ME_CONFIG_MONGODB_PORT", str(args.mongodb_port)),
+            env("ME_CONFIG_MONGODB_ENABLE_ADMIN", "true"),
+            secret_env("ME_CONFIG_MONGODB_ADMINUSERNAME", secret, "username"),
+            secret_env("ME_CONFIG_MONGODB_ADMINPASSWORD", secret, "password"),
+            env("ME_CONFIG_BASICAUTH", "true"),
+            secret_env("ME_CONFIG_BASICAUTH_USERNAME", secret, "username"),
+            secret_env("ME_CONFIG_BASICAUTH_PASSWORD", secret, "password"),
+        ]
+
+
+class DigitalHospFrontend(UIModule):
+    """The digital-hospital frontend at /, talking to the orchestrator API (`ORCHESTRATOR_URL`)."""
+
+    image = "ghcr.io/cam-digital-hospitals/digital-hosp-frontend:latest"
+    port = 8000
+    path = "/"
+    app_name = "digital-hosp-frontend"
+    service_name = "digital-hosp-frontend-svc"
+    probe_path = "/"
+    env: ClassVar[Mapping[str, str]] = {
+        "ORCHESTRATOR_URL": "http://orchestrator-api-svc/api/orchestrator/v1alpha1"
+    }

@@ -132,7 +132,14 @@ async def _multipart_file(request: Request, boundary: bytes) -> AsyncIterator[st
     """Parse a multipart body as it arrives. Yields ("filename", "content type") when the `file` part
     begins, then its data as bytes; other parts are ignored."""
     events: list[Any] = []
-    state: dict[str, Any] = {"header": b"", "value": b"", "headers": {}, "in_file": False, "files": 0}
+    state: dict[str, Any] = {
+        "header": b"",
+        "value": b"",
+        "headers": {},
+        "in_file": False,
+        "files": 0,
+        "ended": False,
+    }
 
     def on_part_begin() -> None:
         state["headers"] = {}
@@ -166,6 +173,9 @@ async def _multipart_file(request: Request, boundary: bytes) -> AsyncIterator[st
     def on_part_end() -> None:
         state["in_file"] = False
 
+    def on_end() -> None:
+        state["ended"] = True
+
     parser = MultipartParser(
         boundary,
         {
@@ -176,6 +186,7 @@ async def _multipart_file(request: Request, boundary: bytes) -> AsyncIterator[st
             "on_headers_finished": on_headers_finished,
             "on_part_data": on_part_data,
             "on_part_end": on_part_end,
+            "on_end": on_end,
         },
     )
     try:
@@ -187,6 +198,8 @@ async def _multipart_file(request: Request, boundary: bytes) -> AsyncIterator[st
         parser.finalize()
     except FormParserError as exc:
         raise UploadError(400, f"the multipart body is malformed: {exc}") from exc
+    if not state["ended"]:
+        raise UploadError(400, "the multipart body is malformed: it ends before its closing boundary")
     for event in events:
         yield event
 

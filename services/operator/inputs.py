@@ -13,6 +13,7 @@ import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -35,6 +36,7 @@ class StagedInput:
     file_id: ObjectId
     filename: str
     length: int
+    document: dict[str, Any]  # its GridFS files document
 
 
 async def check_inputs(store: FileStore, mount_files: dict[str, str]) -> list[StagedInput]:
@@ -53,18 +55,18 @@ async def check_inputs(store: FileStore, mount_files: dict[str, str]) -> list[St
             raise InputError(
                 "InvalidInput", f"input {filename!r} has an invalid file id {file_id!r}"
             ) from None
-        document = await store.files.find_one({"_id": oid}, projection={"length": 1})
+        document = await store.files.find_one({"_id": oid}, projection={"length": 1, "chunkSize": 1})
         if document is None:
             raise InputError("InputMissing", f"input {filename!r}: file {file_id} is not in GridFS")
-        found.append(StagedInput(oid, filename, int(document.get("length", 0))))
+        found.append(StagedInput(oid, filename, int(document.get("length", 0)), document))
     return found
 
 
 async def _download(store: FileStore, item: StagedInput, target: Path) -> None:
     partial = target.with_name(f".{target.name}.partial")
-    stream = await store.bucket.open_download_stream(item.file_id)
     with partial.open("wb") as out:
-        while chunk := await stream.readchunk():
+        # iter_chunks, not the bucket's reader: bounded batches (FerretDB caps a reply at 48 MB).
+        async for chunk in store.iter_chunks(item.document):
             await asyncio.to_thread(out.write, chunk)
     os.chmod(partial, 0o644)
     os.replace(partial, target)

@@ -1,0 +1,270 @@
+"""The operator under test runs as its own process (the `dtpoc-operator` console script) against the
+local kwok cluster and FerretDB, with a temporary directory as its data volume. Tests act on the
+cluster with kubectl and on the database with pymongo, as the API and the modules would.
+
+Run pods mount a PVC; the `operator_env` fixture makes a bound PV/PVC pair (the scheduler does not
+place pods whose claim is missing or unbound) and the MongoDB credentials Secret in the namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import gridfs
+import pytest
+from bson import ObjectId
+from pymongo import MongoClient
+
+from localdev import processes
+from localdev.cluster import LocalCluster
+from services.shared import crd
+from services.shared.names import FILES_DATABASE, SERVICE_ID_LABEL
+from services.shared.records import ServiceRecord, services_collection
+
+T = TypeVar("T")
+PVC = "orchestrator-data"
+MONGODB_SECRET = "mongodb-credentials"
+
+
+def eventually(
+    probe: Callable[[], T], timeout: float = 60, what: str = "a condition", interval: float = 0.2
+) -> T:
+    """Poll `probe` until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class OperatorProcess:
+    pid: int
+    port: int
+    log: Path
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:  # noqa: S310
+                return r.status == 200
+        except OSError:
+            return False
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no graceful stop, as if the node died."""
+        os.killpg(self.pid, signal.SIGKILL)
+        processes.wait_until(lambda: not processes.alive(self.pid), 10, f"operator pid {self.pid} to die")
+
+    def stop(self) -> None:
+        processes.stop(self.pid)
+
+
+@dataclass
+class OperatorEnv:
+    """A namespace with the operator's prerequisites, and helpers to drive and inspect it."""
+
+    cluster: LocalCluster
+    namespace: str
+    mongo_url: str
+    output_root: Path
+    workdir: Path
+    mongo: MongoClient
+    started: list[OperatorProcess] = field(default_factory=list)
+
+    # -- the operator process -------------------------------------------------------------------
+    def start_operator(self, **settings: str) -> OperatorProcess:
+        port = processes.free_port()
+        env = {
+            "KUBECONFIG": str(self.cluster.kubeconfig),
+            "OPERATOR_NAMESPACE": self.namespace,
+            "OPERATOR_OUTPUT_ROOT": str(self.output_root),
+            "OPERATOR_DATA_PVC": PVC,
+            "OPERATOR_MONGODB_SECRET": MONGODB_SECRET,
+            "OPERATOR_LIVENESS_HOST": "127.0.0.1",
+            "OPERATOR_LIVENESS_PORT": str(port),
+            "OPERATOR_SWEEP_SECONDS": "10",
+            "OPERATOR_RECORD_WAIT_SECONDS": "0.5",
+            "OPERATOR_ERROR_RETRY_SECONDS": "1",
+            "MONGODB_URL": self.mongo_url,
+            "MONGODB_TIMEOUT_MS": "3000",
+            **settings,
+        }
+        log = self.workdir / f"operator-{len(self.started)}.log"
+        script = Path(sys.executable).parent / "dtpoc-operator"
+        process = OperatorProcess(processes.start([script], log, env), port, log)
+        self.started.append(process)
+        try:
+            processes.wait_until(process.healthy, 30, "the operator's /healthz")
+        except TimeoutError:
+            raise AssertionError(f"operator did not start:\n{process.log_text()}") from None
+        return process
+
+    # -- Kubernetes -----------------------------------------------------------------------------
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return self.cluster.kubectl("-n", self.namespace, *args, input=input, check=check)
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        self.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        result = self.kubectl("get", kind, name, "-o", "json", check=False)
+        if result.returncode != 0:
+            if "NotFound" in result.stderr:
+                return None
+            raise RuntimeError(result.stderr)
+        return json.loads(result.stdout)
+
+    def list(self, kind: str, selector: str | None = None) -> list[dict[str, Any]]:
+        args = ["get", kind, "-o", "json"] + (["-l", selector] if selector else [])
+        return json.loads(self.kubectl(*args).stdout)["items"]
+
+    def pods(self, sid: str) -> list[dict[str, Any]]:
+        return self.list("pods", f"{SERVICE_ID_LABEL}={sid}")
+
+    def create_analytics(self, sid: str, spec: dict[str, Any]) -> None:
+        self.apply({"apiVersion": crd.API_VERSION, "kind": crd.KIND, "metadata": {"name": sid}, "spec": spec})
+
+    def analytics_status(self, sid: str) -> dict[str, Any]:
+        resource = self.get(crd.PLURAL, sid)
+        return (resource or {}).get("status") or {}
+
+    def condition(self, sid: str, type_: str) -> dict[str, Any] | None:
+        return next((c for c in self.analytics_status(sid).get("conditions", []) if c["type"] == type_), None)
+
+    def wait_phase(self, sid: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+        return eventually(
+            lambda: (s := self.analytics_status(sid)).get("phase") == phase and s,
+            timeout,
+            f"{sid} to reach phase {phase} (status now {self.analytics_status(sid)})",
+        )
+
+    @contextmanager
+    def scheduling_paused(self) -> Iterator[None]:
+        """Cordon the simulated nodes: new pods stay Pending (not scheduled) until the block ends."""
+        nodes = [
+            n["metadata"]["name"]
+            for n in json.loads(self.cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+        ]
+        for node in nodes:
+            self.cluster.kubectl("cordon", node)
+        try:
+            yield
+        finally:
+            for node in nodes:
+                self.cluster.kubectl("uncordon", node)
+
+    # -- MongoDB --------------------------------------------------------------------------------
+    @property
+    def records(self) -> Any:
+        return services_collection(self.mongo)
+
+    @property
+    def files(self) -> Any:
+        return self.mongo[FILES_DATABASE]
+
+    def insert_record(self, sid: str | None = None, **fields: Any) -> str:
+        sid = sid or str(ObjectId())
+        record = ServiceRecord(image=fields.pop("image", "example.org/module:1"), **fields)
+        self.records.insert_one(record.to_document(ObjectId(sid)))
+        return sid
+
+    def record(self, sid: str) -> dict[str, Any]:
+        return self.records.find_one({"_id": ObjectId(sid)}) or {}
+
+    def upload_input(self, filename: str, content: bytes) -> str:
+        return str(gridfs.GridFSBucket(self.files).upload_from_stream(filename, content))
+
+    def run_dir(self, sid: str, index: int) -> Path:
+        return self.output_root / sid / "runs" / str(index)
+
+
+@pytest.fixture
+def operator_env(
+    cluster: LocalCluster, analytics_crd: str, namespace: str, mongo_url: str, tmp_path: Path
+) -> Iterator[OperatorEnv]:
+    pv = f"pv-{namespace}"
+    cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": pv},
+                "spec": {
+                    "capacity": {"storage": "1Gi"},
+                    "accessModes": ["ReadWriteMany"],
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "storageClassName": "",
+                    "hostPath": {"path": str(tmp_path / "data")},
+                    "claimRef": {"namespace": namespace, "name": PVC},
+                },
+            }
+        ),
+    )
+    cluster.kubectl(
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": PVC},
+                "spec": {
+                    "accessModes": ["ReadWriteMany"],
+                    "storageClassName": "",
+                    "volumeName": pv,
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            }
+        ),
+    )
+    cluster.kubectl(
+        "create", "secret", "generic", MONGODB_SECRET, "-n", namespace,
+        "--from-literal=username=operator", "--from-literal=password=not-used-by-kwok",
+    )  # fmt: skip
+    cluster.kubectl(
+        "wait", "-n", namespace, "--for=jsonpath={.status.phase}=Bound", f"pvc/{PVC}", "--timeout=60s"
+    )
+    output_root = tmp_path / "data"
+    output_root.mkdir(exist_ok=True)
+    with MongoClient(mongo_url) as mongo:
+        env = OperatorEnv(cluster, namespace, mongo_url, output_root, tmp_path, mongo)
+        try:
+            yield env
+        finally:
+            # Delete the resources while an operator still runs, so that it releases their finalizers.
+            if any(processes.alive(p.pid) for p in env.started):
+                env.kubectl("delete", crd.PLURAL, "--all", "--timeout=30s", check=False)
+            for process in env.started:
+                process.stop()
+            cluster.kubectl("delete", "pv", pv, "--wait=false", check=False)
+
+
+@pytest.fixture
+def operator(operator_env: OperatorEnv) -> OperatorProcess:
+    """One operator, started with the test settings."""
+    return operator_env.start_operator()

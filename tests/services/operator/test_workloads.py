@@ -1,0 +1,217 @@
+"""The pure parts: spec checks, manifests built from a spec, status computed from a Job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.operator import layout, status, workloads
+from services.operator.outputs import RecordState, output_files
+from services.operator.settings import OperatorSettings
+from services.operator.workloads import AnalyticsSpec, InvalidSpec
+from services.shared.names import SERVICE_ID_LABEL
+
+SID = "669a52d1364a1b751c550d56"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> OperatorSettings:
+    return OperatorSettings(output_root=tmp_path, data_pvc="data", mongodb_secret="mongo", max_parallelism=4)
+
+
+def spec(**fields: object) -> AnalyticsSpec:
+    return AnalyticsSpec.parse(
+        {"image": "ghcr.io/x/digital-hosp-des:latest", "jobType": "ondemand", "reps": 3, **fields}
+    )
+
+
+def container(pod_template: dict) -> dict:
+    return pod_template["spec"]["containers"][0]
+
+
+def env_of(pod_template: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container(pod_template)["env"]}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"env": {"1BAD": "x"}}, "not a valid variable name"),
+        ({"env": {"A-B": "x"}}, "not a valid variable name"),
+        ({"env": {"RUN_INDEX": "7"}}, "set by the platform"),
+        ({"env": {"MONGODB_PASSWORD": "x"}}, "set by the platform"),
+        ({"reps": 0}, "reps between 1 and 100"),
+        ({"reps": 101}, "reps between 1 and 100"),
+        ({"port": 8080}, "not taken by ondemand"),
+        ({"schedule": "* * * * *"}, "only scheduled"),
+        ({"jobType": "scheduled", "schedule": "not cron"}, "not a valid cron"),
+        ({"jobType": "persistent"}, "persistent takes no reps"),
+        ({"jobType": "batch"}, "jobType must be one of"),
+        ({"image": " "}, "image is required"),
+    ],
+)
+def test_bad_specs_are_refused_with_a_reason(fields: dict, message: str) -> None:
+    with pytest.raises(InvalidSpec, match=message):
+        spec(**fields)
+
+
+def test_ondemand_is_an_indexed_job_with_bounded_parallelism(settings: OperatorSettings) -> None:
+    job = workloads.job(SID, spec(reps=10), settings)
+    assert job["metadata"]["name"] == f"ana-{SID}"
+    assert job["spec"]["completionMode"] == "Indexed"
+    assert job["spec"]["completions"] == 10
+    assert job["spec"]["parallelism"] == 4
+    assert job["spec"]["backoffLimitPerIndex"] == 0
+    assert "ttlSecondsAfterFinished" not in job["spec"]
+    assert workloads.job(SID, spec(reps=2), settings)["spec"]["parallelism"] == 2
+
+
+def test_children_carry_the_platform_labels(settings: OperatorSettings) -> None:
+    job = workloads.job(SID, spec(), settings)
+    for labels in (job["metadata"]["labels"], job["spec"]["template"]["metadata"]["labels"]):
+        assert labels == {
+            "app.kubernetes.io/name": "digital-hosp-des",
+            "app.kubernetes.io/component": "ondemand",
+            "app.kubernetes.io/part-of": "dtpoc",
+            "app.kubernetes.io/managed-by": "dtpoc-orchestrator-operator",
+            SERVICE_ID_LABEL: SID,
+        }
+
+
+def test_run_pods_get_input_output_and_run_identity(settings: OperatorSettings) -> None:
+    template = workloads.job(SID, spec(), settings)["spec"]["template"]
+    mounts = {m["mountPath"]: m for m in container(template)["volumeMounts"]}
+    assert mounts["/input"] == {
+        "name": "data",
+        "mountPath": "/input",
+        "subPath": f"{SID}/input",
+        "readOnly": True,
+    }
+    assert mounts["/output"] == {
+        "name": "data",
+        "mountPath": "/output",
+        "subPathExpr": f"{SID}/runs/$(RUN_INDEX)",
+    }
+    assert template["spec"]["volumes"] == [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]
+    env = env_of(template)
+    assert env["RUN_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+        "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    )
+    assert env["RUN_ID"]["value"] == "$(JOB_NAME)-$(RUN_INDEX)"
+    names = [e["name"] for e in container(template)["env"]]
+    assert names.index("RUN_INDEX") < names.index("RUN_ID") and names.index("JOB_NAME") < names.index(
+        "RUN_ID"
+    )
+
+
+def test_mongodb_credentials_come_by_secret_reference(settings: OperatorSettings) -> None:
+    env = env_of(workloads.pod_template(SID, spec(), settings, mongo_host="db", mongo_port=27018))
+    assert env["MONGODB_HOST"]["value"] == "db"
+    assert env["MONGODB_PORT"]["value"] == "27018"
+    assert env["MONGODB_PASSWORD"]["valueFrom"] == {"secretKeyRef": {"name": "mongo", "key": "password"}}
+    assert env["MONGODB_USERNAME"]["valueFrom"] == {"secretKeyRef": {"name": "mongo", "key": "username"}}
+    no_secret = settings.model_copy(update={"mongodb_secret": None})
+    assert "MONGODB_PASSWORD" not in env_of(workloads.pod_template(SID, spec(), no_secret))
+
+
+def test_env_values_arrive_literally(settings: OperatorSettings) -> None:
+    values = {"PLAIN": "/input/input.xlsx", "DOLLAR": "$(HOME) and $$(X) cost $5", "SHELL": "; rm -rf / `id`"}
+    env = env_of(workloads.pod_template(SID, spec(env=values), settings))
+    assert env["PLAIN"] == {"name": "PLAIN", "value": "/input/input.xlsx"}
+    assert env["DOLLAR"]["value"] == "$$(HOME) and $$$$(X) cost $$5"  # Kubernetes turns $$ back into $
+    assert env["SHELL"]["value"] == "; rm -rf / `id`"
+    assert "command" not in container(workloads.pod_template(SID, spec(env=values), settings))
+
+
+def test_run_pods_are_non_root_and_bounded(settings: OperatorSettings) -> None:
+    template = workloads.pod_template(SID, spec(), settings)
+    assert template["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert template["spec"]["securityContext"]["runAsUser"] == 1000
+    assert template["spec"]["automountServiceAccountToken"] is False
+    assert container(template)["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert set(container(template)["resources"]) == {"requests", "limits"}
+
+
+def test_scheduled_is_a_cronjob_with_the_same_run_template(settings: OperatorSettings) -> None:
+    scheduled = spec(jobType="scheduled", schedule="*/5 * * * *", reps=2)
+    cron = workloads.cronjob(SID, scheduled, settings)
+    assert cron["kind"] == "CronJob"
+    assert cron["spec"]["schedule"] == "*/5 * * * *"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    job_spec = cron["spec"]["jobTemplate"]["spec"]
+    assert (job_spec["completionMode"], job_spec["completions"]) == ("Indexed", 2)
+    mounts = {m["mountPath"]: m for m in container(job_spec["template"])["volumeMounts"]}
+    assert mounts["/output"]["subPathExpr"] == f"{SID}/runs/$(JOB_NAME)/$(RUN_INDEX)"
+
+
+def test_persistent_with_port_gets_service_and_ingress(settings: OperatorSettings) -> None:
+    persistent = AnalyticsSpec.parse({"image": "nginx:1", "jobType": "persistent", "port": 8080})
+    deployment, service, ingress = workloads.children(
+        SID, persistent, settings.model_copy(update={"ingress_host": "dt.example"})
+    )
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["selector"]["matchLabels"][SERVICE_ID_LABEL] == SID
+    assert container(deployment["spec"]["template"])["ports"][0]["containerPort"] == 8080
+    assert service["spec"]["ports"][0]["port"] == 8080
+    rule = ingress["spec"]["rules"][0]
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert rule["host"] == "dt.example"
+    assert rule["http"]["paths"][0]["path"] == f"/services/{SID}"
+    assert rule["http"]["paths"][0]["backend"]["service"] == {"name": f"ana-{SID}", "port": {"number": 8080}}
+    no_port = AnalyticsSpec.parse({"image": "nginx:1", "jobType": "persistent"})
+    assert [c["kind"] for c in workloads.children(SID, no_port, settings)] == ["Deployment"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(None, set()), ("", set()), ("3", {3}), ("0-2,5", {0, 1, 2, 5}), ("1,3-4", {1, 3, 4})],
+)
+def test_job_index_lists_are_parsed(text: str | None, expected: set[int]) -> None:
+    assert status.parse_indexes(text) == expected
+
+
+def _job(**job_status: object) -> dict:
+    return {"spec": {"completions": 3}, "status": job_status}
+
+
+def test_ondemand_phase_follows_the_job_and_waits_for_outputs() -> None:
+    nothing = RecordState()
+    assert status.ondemand_update(_job(active=3), nothing).fields["phase"] == "Pending"
+    assert status.ondemand_update(_job(active=3, ready=1), nothing).fields["phase"] == "Running"
+    complete = _job(succeeded=3, completedIndexes="0-2", conditions=[{"type": "Complete", "status": "True"}])
+    assert status.ondemand_update(complete, RecordState(collected={0, 1})).fields["phase"] == "Running"
+    done = status.ondemand_update(complete, RecordState(collected={0, 1, 2}, outputs=6))
+    assert done.fields == {"phase": "Succeeded", "active": 0, "succeeded": 3, "failed": 0, "outputs": 6}
+    failed = _job(
+        completedIndexes="0,2",
+        failedIndexes="1",
+        conditions=[{"type": "Failed", "status": "True", "reason": "FailedIndexes"}],
+    )
+    update = status.ondemand_update(failed, RecordState(collected={0, 1, 2}, failed={1}))
+    assert (update.fields["phase"], update.fields["succeeded"], update.fields["failed"]) == ("Failed", 2, 1)
+    assert update.conditions[0]["message"] == "FailedIndexes: failed runs [1]"
+
+
+def test_a_condition_keeps_its_transition_time_while_its_status_holds() -> None:
+    first = status.merge_conditions([], [status.condition("A", False, "Waiting")])
+    first[0]["lastTransitionTime"] = "2020-01-01T00:00:00Z"
+    same = status.merge_conditions(first, [status.condition("A", False, "StillWaiting")])
+    assert same[0]["lastTransitionTime"] == "2020-01-01T00:00:00Z" and same[0]["reason"] == "StillWaiting"
+    flipped = status.merge_conditions(same, [status.condition("A", True, "Done")])
+    assert flipped[0]["lastTransitionTime"] != "2020-01-01T00:00:00Z"
+
+
+def test_output_listing_skips_symlinks(tmp_path: Path) -> None:
+    run = layout.run_dir(tmp_path, SID, 0)
+    (run / "sub").mkdir(parents=True)
+    (run / "a.json").write_text("{}")
+    (run / "sub" / "b.txt").write_text("b")
+    (run / "secret").symlink_to("/etc/passwd")
+    (run / "linked-dir").symlink_to(tmp_path)
+    assert output_files(run) == ["a.json", "sub/b.txt"]
+    assert output_files(tmp_path / "missing") == []

@@ -189,7 +189,8 @@ async def _forget(services: Any, analytics: Any, service_id: ObjectId) -> None:
 async def service_status(service_id: ServiceId, services: Services, analytics: Analytics) -> dict[str, Any]:
     """A service's runs (active, succeeded, failed, total), its status (`pending` until the operator
     reports, then `running` / `ok` / `error`) and its output files in run order."""
-    doc, resource = await asyncio.gather(_find_service(services, service_id), analytics.get(str(service_id)))
+    doc = await _find_service(services, service_id)
+    resource = await analytics.get(str(service_id))
     record = ServiceRecord.from_document(doc)
     summary = _summary(doc, resource, datetime.now(UTC))
     summary["output_files"] = sorted(record.output_files, key=lambda o: (o.run, o.filename))

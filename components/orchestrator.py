@@ -78,7 +78,7 @@ class OrchestratorArgs:
     `api_token`: a Pulumi secret, becomes Secret `api_token_secret_name` (key `token`).
     `mongodb_secret_name`: the MongoDB Secret (keys `username`, `password`), read by reference only.
     `data_claim_name`: the PVC the operator mounts at /data and passes to module pods.
-    `module_ingress_class`: the class of the Ingresses the operator makes for persistent modules.
+    `module_ingress_class`, `module_ingress_host`: Ingresses the operator makes for persistent modules.
     `chown_data`: run a root init container that hands /data to uid 10001 (hostPath volumes ignore fsGroup).
     """
 
@@ -92,6 +92,7 @@ class OrchestratorArgs:
     mongodb_port: int = 27017
     ingress: IngressSettings | None = None
     module_ingress_class: str = "nginx"
+    module_ingress_host: str | None = None
     max_upload_bytes: int = 100 * MIB
     cors_origins: Sequence[str] = field(default_factory=tuple)
     api_replicas: int = 1
@@ -209,6 +210,11 @@ class Orchestrator(pulumi.ComponentResource):
                     env("OPERATOR_DATA_PVC", args.data_claim_name),
                     env("OPERATOR_MONGODB_SECRET", args.mongodb_secret_name),
                     env("OPERATOR_INGRESS_CLASS", args.module_ingress_class),
+                    *(
+                        [env("OPERATOR_INGRESS_HOST", args.module_ingress_host)]
+                        if args.module_ingress_host
+                        else []
+                    ),
                     *mongodb_env(args),
                 ],
                 volume_mounts=[mount("data", OUTPUT_ROOT), mount("tmp", "/tmp")],  # noqa: S108

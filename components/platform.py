@@ -185,6 +185,7 @@ class Platform(pulumi.ComponentResource):
                 api_image=self.images.api_ref,
                 ingress=self.ingress_settings,
                 module_ingress_class=cfg.ingress_class,
+                module_ingress_host=cfg.ingress_host or None,
                 max_upload_bytes=cfg.api_max_upload_bytes,
                 cors_origins=cfg.api_cors_origins,
                 chown_data=cfg.storage_mode is StorageMode.HOST_PATH,

@@ -1,0 +1,157 @@
+"""Runs Pulumi programs under mocks and records every registered resource with its resolved inputs.
+
+Each run gets a fresh event loop and fresh Pulumi settings, so nothing leaks between tests. Assertions are
+made afterwards on the recorded inputs (plain dicts): they always run, unlike asserts inside `apply`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime.stack import run_pulumi_func
+
+PROJECT = "dtpoc"
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"
+_SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+
+# Values the test stacks use for the required secrets (long enough for the length checks).
+SECRETS = {
+    "mongodbPassword": "mongo-Pa55word-unit",
+    "influxdbPassword": "influx-Pa55word-unit",
+    "influxdbToken": "influx-admin-token-unit-0123456789",
+    "apiToken": "api-bearer-token-unit-0123456789",
+}
+
+
+def unwrap(value: Any) -> tuple[Any, bool]:
+    """Inputs with Pulumi's secret envelopes removed, and whether any secret was inside."""
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG) == _SECRET_VALUE:
+            inner, _ = unwrap(value.get("value"))
+            return inner, True
+        found = False
+        out = {}
+        for k, v in value.items():
+            out[k], s = unwrap(v)
+            found = found or s
+        return out, found
+    if isinstance(value, list):
+        items = [unwrap(v) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
+@dataclass
+class Recorded:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    has_secret: bool
+    custom: bool
+
+    @property
+    def kind(self) -> str | None:
+        return self.inputs.get("kind")
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.inputs.get("metadata") or {}
+
+    @property
+    def k8s_name(self) -> str | None:
+        return self.metadata.get("name")
+
+    def dumps(self) -> str:
+        return json.dumps(self.inputs, sort_keys=True, default=str)
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Echoes inputs back as outputs (plus what a few resource types compute) and records every resource."""
+
+    def __init__(self) -> None:
+        self.resources: list[Recorded] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        inputs, has_secret = unwrap(args.inputs)
+        self.resources.append(Recorded(args.typ, args.name, inputs, has_secret, bool(args.custom)))
+        outputs = dict(args.inputs)
+        if args.typ == "docker-build:index:Image":
+            tag = (inputs.get("tags") or ["image:latest"])[0]
+            outputs["digest"] = "sha256:" + "ab" * 32
+            outputs["ref"] = f"{tag}@sha256:{'ab' * 32}"
+        if args.typ == "kubernetes:helm.sh/v3:Release":
+            outputs["status"] = {"status": "deployed", "name": inputs.get("name")}
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
+        return {}, None
+
+
+@dataclass
+class Run:
+    mocks: RecordingMocks
+    result: Any = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resources(self) -> list[Recorded]:
+        return self.mocks.resources
+
+    def of_type(self, typ: str) -> list[Recorded]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def kinds(self, kind: str) -> list[Recorded]:
+        return [r for r in self.resources if r.custom and r.kind == kind]
+
+    def one(self, kind: str, name: str) -> Recorded:
+        found = [r for r in self.kinds(kind) if r.k8s_name == name]
+        assert len(found) == 1, f"expected one {kind} {name!r}, found {[r.name for r in found]}"
+        return found[0]
+
+    def names(self, kind: str) -> set[str]:
+        return {r.k8s_name for r in self.kinds(kind) if r.k8s_name}
+
+    def k8s_objects(self) -> Iterator[Recorded]:
+        return (r for r in self.resources if r.custom and r.typ.startswith("kubernetes:"))
+
+
+def run_program(
+    program: Callable[[], Any],
+    config: dict[str, Any] | None = None,
+    secrets: dict[str, str] | None = None,
+    resolve_result: Callable[[Any], dict[str, Any]] | None = None,
+) -> Run:
+    """Run `program` under fresh mocks and a fresh event loop with the given stack config (keys without the
+    project prefix; `secrets` are marked secret). Exceptions from the program propagate."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    all_config = {
+        f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()
+    }
+    secret_values = SECRETS if secrets is None else secrets
+    all_config.update({f"{PROJECT}:{k}": v for k, v in secret_values.items()})
+    pulumi.runtime.set_all_config(all_config, secret_keys=[f"{PROJECT}:{k}" for k in secret_values])
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="unit", preview=False)
+    run = Run(mocks)
+    try:
+
+        def body() -> None:
+            run.result = program()
+
+        loop.run_until_complete(run_pulumi_func(body))
+        if resolve_result is not None:
+            run.outputs = {
+                k: loop.run_until_complete(pulumi.Output.from_input(v).future())
+                for k, v in resolve_result(run.result).items()
+            }
+    finally:
+        pulumi.runtime.set_all_config({}, secret_keys=[])
+        loop.close()
+        asyncio.set_event_loop(None)
+    return run

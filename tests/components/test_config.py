@@ -1,0 +1,175 @@
+"""PlatformConfig: every key declared in Pulumi.yaml with the same default, the stack files load and build,
+and wrong or missing values fail with a message that names the key and the fix."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+from components.config import REQUIRED_SECRETS, ConfigError, MissingSecretError, PlatformConfig
+
+from .conftest import build_platform
+from .harness import SECRETS, run_program
+from .k8s import container, env_of, volumes_of
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT_CONFIG = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]
+
+
+class SpyConfig(pulumi.Config):
+    """Records which keys the program reads, and how."""
+
+    def __init__(self) -> None:
+        super().__init__("dtpoc")
+        self.plain: list[str] = []
+        self.secret: list[str] = []
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.plain.append(key)
+        return super().get(key, default)
+
+    def get_secret(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.secret.append(key)
+        return super().get_secret(key, default)
+
+    def require_secret(self, key: str) -> Any:  # type: ignore[override]
+        self.secret.append(key)
+        return super().require_secret(key)
+
+
+def plain(cfg: PlatformConfig) -> dict[str, Any]:
+    """The settings without the secret Outputs (which never compare equal)."""
+    return {
+        f.name: getattr(cfg, f.name)
+        for f in fields(cfg)
+        if not isinstance(getattr(cfg, f.name), pulumi.Output)
+    }
+
+
+def load(config: dict[str, Any] | None = None, secrets: dict[str, str] | None = None) -> PlatformConfig:
+    return run_program(PlatformConfig.load, config, secrets=secrets).result
+
+
+def test_every_key_is_declared_in_pulumi_yaml_with_the_programs_default() -> None:
+    spy = SpyConfig()
+    cfg = run_program(lambda: PlatformConfig.load(spy)).result
+    assert set(spy.plain) == set(PROJECT_CONFIG)
+    defaults = PlatformConfig(
+        mongodb_password=cfg.mongodb_password,
+        influxdb_password=cfg.influxdb_password,
+        influxdb_token=cfg.influxdb_token,
+        api_token=cfg.api_token,
+    )
+    assert cfg == defaults  # nothing set: every value is the dataclass's default
+    types = {"string": str, "boolean": bool, "integer": int, "array": list}
+    for key, declaration in PROJECT_CONFIG.items():
+        assert declaration.get("description"), key
+        assert isinstance(declaration["default"], types[declaration["type"]]), key
+    # The defaults in Pulumi.yaml are the program's defaults.
+    declared = load({k: d["default"] for k, d in PROJECT_CONFIG.items()})
+    assert plain(declared) == plain(cfg)
+    # Secrets are documented (not declared: a declared key without default is required by the CLI).
+    assert set(spy.secret) == {k for k, _, _ in REQUIRED_SECRETS} | {"registryPassword"}
+    text = (REPO / "Pulumi.yaml").read_text()
+    for key in spy.secret:
+        assert f"pulumi config set --secret {key} <value>" in text
+
+
+@pytest.mark.parametrize("key", [k for k, _, _ in REQUIRED_SECRETS])
+def test_a_missing_secret_names_the_command_that_sets_it(key: str) -> None:
+    secrets = {k: v for k, v in SECRETS.items() if k != key}
+    with pytest.raises(MissingSecretError, match=f"pulumi config set --secret {key} <value>"):
+        load(secrets=secrets)
+
+
+def test_a_short_secret_is_refused_with_the_command() -> None:
+    with pytest.raises(
+        ConfigError, match=r"apiToken is shorter than 16.*pulumi config set --secret apiToken"
+    ):
+        load(secrets={**SECRETS, "apiToken": "short"})
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"storageMode": "nfs"}, "storageMode must be one of hostPath, dynamic"),
+        ({"ingressController": "traefik"}, "ingressController must be one of install, external, none"),
+        ({"namespace": "Dt_Poc"}, "namespace must be a DNS label"),
+        ({"namespace": "default"}, "createNamespace"),
+        ({"createNamespace": "yes"}, "createNamespace must be true or false"),
+        ({"apiMaxUploadBytes": "lots"}, "apiMaxUploadBytes must be an integer"),
+        ({"apiMaxUploadBytes": 0}, "apiMaxUploadBytes must be between"),
+        ({"apiCorsOrigins": "https://a.example"}, "apiCorsOrigins must be a list"),
+        ({"apiCorsOrigins": ["a.example"]}, "not an http"),
+        ({"mqttBrokerUrl": "mosquitto:1883"}, "mqttBrokerUrl must look like tcp://"),
+        ({"dataRoot": "data"}, "dataRoot must be an absolute path"),
+        ({"mongodbStorageSize": "10GB"}, "mongodbStorageSize must be a size"),
+        (
+            {"storageMode": "dynamic", "nodeAffinityKey": "kubernetes.io/hostname"},
+            "only applies to storageMode",
+        ),
+        ({"nodeAffinityKey": "kubernetes.io/hostname"}, "nodeAffinityValues"),
+        ({"ingressHost": "https://dt.example.org"}, "ingressHost must be a DNS host name"),
+        ({"buildImages": True, "pushImages": True}, "pushImages needs imageRegistry"),
+        ({"registryUsername": "bot"}, "pulumi config set --secret registryPassword"),
+        ({"apiImage": "Not An Image"}, "apiImage must be an image reference"),
+        ({"ingressClass": "Nginx!"}, "ingressClass"),
+    ],
+)
+def test_wrong_values_fail_with_a_clear_message(config: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(config)
+
+
+def test_existing_namespace_without_creating_it() -> None:
+    run = build_platform({"namespace": "default", "createNamespace": False, "ingressController": "none"})
+    assert run.kinds("Namespace") == []
+    assert {r.metadata.get("namespace") for r in run.kinds("Deployment")} == {"default"}
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    raw = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
+    assert all(k.startswith("dtpoc:") for k in raw), stack
+    return {k.removeprefix("dtpoc:"): v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+
+
+def test_local_stack() -> None:
+    run = build_platform(stack_config("local"))
+    assert run.of_type("kubernetes:helm.sh/v3:Release") == []
+    assert run.of_type("docker-build:index:Image") == []
+    assert all(i.metadata["annotations"]["pulumi.com/skipAwait"] == "true" for i in run.kinds("Ingress"))
+    assert {pv.inputs["spec"]["capacity"]["storage"] for pv in run.kinds("PersistentVolume")} == {"1Gi"}
+    assert all("nodeAffinity" not in pv.inputs["spec"] for pv in run.kinds("PersistentVolume"))
+    assert container(run.one("Deployment", "orchestrator-api"))["image"] == "localhost:5000/dtpoc-api:local"
+
+
+def test_dev_stack_is_like_the_seed() -> None:
+    run = build_platform(stack_config("dev"))
+    assert len(run.of_type("kubernetes:helm.sh/v3:Release")) == 1
+    for pv in run.kinds("PersistentVolume"):
+        term = pv.inputs["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]
+        assert term == {"key": "kubernetes.io/hostname", "operator": "In", "values": ["docker-desktop"]}
+    images = run.of_type("docker-build:index:Image")
+    assert {tuple(i.inputs["tags"]) for i in images} == {("dtpoc-operator:dev",), ("dtpoc-api:dev",)}
+    assert all(i.inputs["load"] is True for i in images)
+    assert {i.inputs["spec"]["rules"][0]["host"] for i in run.kinds("Ingress")} == {"localhost"}
+
+
+def test_prod_stack_uses_a_storage_class_and_a_registry() -> None:
+    run = build_platform(stack_config("prod"))
+    assert run.kinds("PersistentVolume") == []
+    assert {p.inputs["spec"]["storageClassName"] for p in run.kinds("PersistentVolumeClaim")} == {
+        "standard-rwo"
+    }
+    assert run.of_type("kubernetes:helm.sh/v3:Release") == []  # the cluster's own controller
+    assert all(i.inputs["push"] is True for i in run.of_type("docker-build:index:Image"))
+    api = container(run.one("Deployment", "orchestrator-api"))
+    assert api["image"].startswith("ghcr.io/cam-digital-hospitals/dtpoc-api:1.0.0@sha256:")
+    assert env_of(api)["API_MAX_UPLOAD_BYTES"] == "1073741824"
+    assert "claimName" in volumes_of(run.one("Deployment", "mongodb"))["data"]["persistentVolumeClaim"]

@@ -1,0 +1,331 @@
+"""The orchestrator: the Analytics CRD, least-privilege RBAC, operator and API workloads, images."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pytest
+
+from components.common import IngressSettings
+from components.images import ServiceImages, ServiceImagesArgs
+from components.orchestrator import API_RULES, OPERATOR_RULES, Orchestrator, OrchestratorArgs
+from components.rbac import Rule
+from services.shared import crd
+
+from .harness import run_program
+from .k8s import container, env_of, mounts_of, pod_spec, ports_of, probe, selects, service_ports, volumes_of
+
+TOKEN = "api-token-0123456789abcdef"
+
+
+def orchestrator_run(**overrides):
+    def program():
+        args = OrchestratorArgs(
+            namespace="dtpoc",
+            api_token=pulumi.Output.secret(TOKEN),
+            mongodb_secret_name="mongodb-credentials",
+            data_claim_name="orchestrator-data",
+            operator_image="registry.local/dtpoc-operator:1",
+            api_image="registry.local/dtpoc-api:1",
+            **overrides,
+        )
+        return Orchestrator("orchestrator", args)
+
+    return run_program(program, resolve_result=lambda o: {"crd": o.crd_name, "svc": o.api_service_name})
+
+
+@pytest.fixture(scope="module")
+def run():
+    return orchestrator_run(
+        ingress=IngressSettings(class_name="nginx", host="dtpoc.example.org"),
+        cors_origins=("https://dtpoc.example.org",),
+        max_upload_bytes=200 * 1024 * 1024,
+        module_ingress_host="dtpoc.example.org",
+    )
+
+
+def test_the_crd_is_the_shared_definition(run) -> None:
+    (definition,) = run.kinds("CustomResourceDefinition")
+    assert definition.k8s_name == crd.CRD_NAME == "analytics.eng.cam.ac.uk"
+    spec = definition.inputs["spec"]
+    assert spec == json.loads(json.dumps(crd.crd_spec()))  # exactly services/shared/crd.py
+    assert spec["group"] == "eng.cam.ac.uk"
+    assert spec["scope"] == "Namespaced"
+    assert spec["names"] == {
+        "kind": "Analytics",
+        "plural": "analytics",
+        "singular": "analytic",
+        "shortNames": ["ana"],
+    }
+    (version,) = spec["versions"]
+    assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
+    assert version["subresources"] == {"status": {}}
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert columns["Type"] == ".spec.jobType"
+    assert columns["Image"] == ".spec.image"
+    assert columns["Phase"] == ".status.phase"
+    schema = version["schema"]["openAPIV3Schema"]["properties"]
+    assert schema["status"]["x-kubernetes-preserve-unknown-fields"] is True
+    spec_schema = schema["spec"]
+    assert set(spec_schema["required"]) == {"image", "jobType"}
+    assert spec_schema["properties"]["jobType"]["enum"] == ["persistent", "scheduled", "ondemand"]
+    assert (spec_schema["properties"]["port"]["minimum"], spec_schema["properties"]["port"]["maximum"]) == (
+        1,
+        65535,
+    )
+    assert (spec_schema["properties"]["reps"]["minimum"], spec_schema["properties"]["reps"]["maximum"]) == (
+        1,
+        100,
+    )
+    rules = {r["message"]: r["rule"] for r in spec_schema["x-kubernetes-validations"]}
+    assert rules["persistent takes no reps"] == "self.jobType != 'persistent' || !has(self.reps)"
+    assert rules["scheduled needs reps"] == "self.jobType != 'scheduled' || has(self.reps)"
+    assert rules["scheduled needs a schedule"] == "self.jobType != 'scheduled' || has(self.schedule)"
+    assert rules["ondemand needs reps"] == "self.jobType != 'ondemand' || has(self.reps)"
+    assert rules["ondemand takes no port"] == "self.jobType != 'ondemand' || !has(self.port)"
+    assert rules["ondemand takes no schedule"] == "self.jobType != 'ondemand' || !has(self.schedule)"
+    assert run.outputs["crd"] == crd.CRD_NAME
+
+
+def rules_of(run, name: str) -> list[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]:
+    role = run.one("Role", name)
+    assert role.metadata["namespace"] == "dtpoc"
+    return [(tuple(r["apiGroups"]), tuple(r["resources"]), tuple(r["verbs"])) for r in role.inputs["rules"]]
+
+
+def test_api_may_only_manage_analytics(run) -> None:
+    assert rules_of(run, "orchestrator-api") == [
+        (("eng.cam.ac.uk",), ("analytics",), ("get", "list", "watch", "create", "delete")),
+        (("eng.cam.ac.uk",), ("analytics/status",), ("get",)),
+    ]
+
+
+def test_operator_rules_are_exact(run) -> None:
+    crud = ("get", "list", "watch", "create", "patch", "delete")
+    assert rules_of(run, "orchestrator-operator") == [
+        (("eng.cam.ac.uk",), ("analytics",), ("get", "list", "watch", "patch")),
+        (("eng.cam.ac.uk",), ("analytics/status",), ("get", "patch")),
+        (("batch",), ("jobs", "cronjobs"), crud),
+        (("apps",), ("deployments",), crud),
+        (("",), ("services",), crud),
+        (("networking.k8s.io",), ("ingresses",), crud),
+        (("",), ("pods",), ("get", "list", "watch")),
+        (("",), ("events",), ("create",)),
+    ]
+
+
+def test_no_wildcards_and_only_namespaced_rbac(run) -> None:
+    for role in run.kinds("Role"):
+        for rule in role.inputs["rules"]:
+            for value in (*rule["apiGroups"], *rule["resources"], *rule["verbs"]):
+                assert "*" not in value
+            # nothing that reads or writes Secrets, nor RBAC itself
+            assert not {"secrets", "roles", "rolebindings", "serviceaccounts"} & set(rule["resources"])
+    assert run.kinds("ClusterRole") == [] and run.kinds("ClusterRoleBinding") == []
+    with pytest.raises(ValueError, match="wildcards"):
+        Rule(("",), ("pods",), ("*",))
+    with pytest.raises(ValueError, match="unknown verbs"):
+        Rule(("",), ("pods",), ("read",))
+    assert all(isinstance(r, Rule) for r in (*API_RULES, *OPERATOR_RULES))
+
+
+def test_role_bindings_tie_each_account_to_its_role(run) -> None:
+    for name in ("orchestrator-api", "orchestrator-operator"):
+        binding = run.one("RoleBinding", name)
+        assert binding.inputs["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": name,
+        }
+        assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": name, "namespace": "dtpoc"}]
+        account = run.one("ServiceAccount", name)
+        assert account.inputs["automountServiceAccountToken"] is False  # pods opt in
+
+
+def assert_restricted(dep) -> None:
+    spec = pod_spec(dep)
+    sc = container(dep)["securityContext"]
+    assert sc["runAsNonRoot"] is True and sc["runAsUser"] == 10001 and sc["runAsGroup"] == 10001
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert spec["automountServiceAccountToken"] is True  # both call the Kubernetes API
+    resources = container(dep)["resources"]
+    assert set(resources["requests"]) == set(resources["limits"]) == {"cpu", "memory"}
+
+
+MONGODB_ENV = {
+    "MONGODB_HOST": "mongodb",
+    "MONGODB_PORT": "27017",
+    "MONGODB_USERNAME": ("secret", "mongodb-credentials", "username"),
+    "MONGODB_PASSWORD": ("secret", "mongodb-credentials", "password"),
+}
+
+
+def test_operator_workload(run) -> None:
+    dep = run.one("Deployment", "orchestrator-operator")
+    c = container(dep)
+    assert c["image"] == "registry.local/dtpoc-operator:1"
+    assert "command" not in c and "args" not in c  # the image's own entry point, dtpoc-operator
+    assert env_of(c) == {
+        "OPERATOR_NAMESPACE": ("field", "metadata.namespace"),
+        "OPERATOR_OUTPUT_ROOT": "/data",
+        "OPERATOR_DATA_PVC": "orchestrator-data",
+        "OPERATOR_MONGODB_SECRET": "mongodb-credentials",
+        "OPERATOR_INGRESS_CLASS": "nginx",
+        "OPERATOR_INGRESS_HOST": "dtpoc.example.org",
+        **MONGODB_ENV,
+    }
+    assert mounts_of(c) == {"/data": ("data", None), "/tmp": ("tmp", None)}
+    assert volumes_of(dep)["data"]["persistentVolumeClaim"] == {"claimName": "orchestrator-data"}
+    assert probe(c, "livenessProbe") == ("http", "/healthz", 8080)
+    assert ports_of(c) == {8080}
+    assert pod_spec(dep)["serviceAccountName"] == "orchestrator-operator"
+    assert dep.inputs["spec"]["replicas"] == 1 and dep.inputs["spec"]["strategy"] == {"type": "Recreate"}
+    assert "initContainers" not in pod_spec(dep)
+    assert_restricted(dep)
+
+
+def test_api_workload_service_and_ingress(run) -> None:
+    dep = run.one("Deployment", "orchestrator-api")
+    c = container(dep)
+    assert c["image"] == "registry.local/dtpoc-api:1"
+    assert "command" not in c and "args" not in c  # the image's own entry point, dtpoc-api
+    assert ports_of(c) == {8000}
+    assert env_of(c) == {
+        "API_TOKEN": ("secret", "orchestrator-api-token", "token"),
+        "API_NAMESPACE": ("field", "metadata.namespace"),
+        "API_MAX_UPLOAD_BYTES": str(200 * 1024 * 1024),
+        "API_CORS_ORIGINS": '["https://dtpoc.example.org"]',
+        **MONGODB_ENV,
+    }
+    health = ("http", "/api/orchestrator/v1alpha1/healthz", 8000)
+    assert probe(c, "livenessProbe") == health
+    assert probe(c, "readinessProbe") == health
+    assert mounts_of(c) == {"/tmp": ("tmp", None)}
+    assert pod_spec(dep)["serviceAccountName"] == "orchestrator-api"
+    assert_restricted(dep)
+
+    svc = run.one("Service", "orchestrator-api-svc")
+    assert service_ports(svc) == [(80, 8000)]
+    assert selects(svc, dep)
+    assert run.outputs["svc"] == "orchestrator-api-svc"
+
+    ing = run.one("Ingress", "orchestrator-api-ingress")
+    path = ing.inputs["spec"]["rules"][0]["http"]["paths"][0]
+    assert path["path"] == "/api/orchestrator" and path["pathType"] == "Prefix"
+    assert path["backend"]["service"] == {"name": "orchestrator-api-svc", "port": {"number": 80}}
+    annotations = ing.metadata["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "201m"  # the upload limit + envelope
+    assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
+    assert "pulumi.com/skipAwait" not in annotations
+
+
+def test_api_token_is_a_secret_used_by_reference(run) -> None:
+    secret = run.one("Secret", "orchestrator-api-token")
+    assert secret.inputs["stringData"] == {"token": TOKEN} and secret.has_secret
+    for r in run.resources:
+        if r.kind != "Secret":
+            assert TOKEN not in r.dumps(), r.name
+
+
+def test_host_path_data_gets_a_chown_init_container() -> None:
+    run = orchestrator_run(chown_data=True)
+    (init,) = pod_spec(run.one("Deployment", "orchestrator-operator"))["initContainers"]
+    assert init["command"] == ["chown", "10001:10001", "/data"]
+    assert init["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
+    assert init["securityContext"]["allowPrivilegeEscalation"] is False
+    assert mounts_of(init) == {"/data": ("data", None)}
+
+
+def test_without_ingress_there_is_no_ingress() -> None:
+    run = orchestrator_run()
+    assert run.kinds("Ingress") == []
+    assert "OPERATOR_INGRESS_HOST" not in env_of(container(run.one("Deployment", "orchestrator-operator")))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"max_upload_bytes": 0}, "max_upload_bytes"),
+        ({"cors_origins": ("dtpoc.example.org",)}, "origin"),
+        ({"api_replicas": 0}, "api_replicas"),
+        ({"api_service_name": "Orchestrator API"}, "DNS label"),
+    ],
+)
+def test_impossible_orchestrator_args_fail_early(overrides: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        orchestrator_run(**overrides)
+
+
+# --- images ---------------------------------------------------------------------------------------
+
+
+def images_run(registry_password: str | None = None, **kwargs):
+    def program():
+        if registry_password is not None:
+            kwargs["registry_password"] = pulumi.Output.secret(registry_password)
+        return ServiceImages("images", ServiceImagesArgs(**kwargs))
+
+    return run_program(
+        program,
+        resolve_result=lambda i: {"operator": i.operator_ref, "api": i.api_ref},
+    )
+
+
+def test_prebuilt_images_are_used_as_they_are() -> None:
+    run = images_run(operator_image="ghcr.io/x/op:1", api_image="ghcr.io/x/api:1")
+    assert run.of_type("docker-build:index:Image") == []
+    assert run.outputs == {"operator": "ghcr.io/x/op:1", "api": "ghcr.io/x/api:1"}
+
+
+def test_images_are_built_from_the_services_dockerfiles_and_pushed() -> None:
+    run = images_run(
+        build=True,
+        registry="ghcr.io/cam-digital-hospitals",
+        tag="1.2.3",
+        push=True,
+        registry_username="ci-bot",
+        registry_password="registry-pass-123",
+    )
+    images = {r.name: r.inputs for r in run.of_type("docker-build:index:Image")}
+    assert set(images) == {"images-operator", "images-api"}
+    for service in ("operator", "api"):
+        image = images[f"images-{service}"]
+        assert image["context"] == {"location": "."}  # the repository root
+        assert image["dockerfile"] == {"location": f"services/{service}/Dockerfile"}
+        assert image["tags"] == [f"ghcr.io/cam-digital-hospitals/dtpoc-{service}:1.2.3"]
+        assert image["push"] is True and image["load"] is False
+        assert image["registries"] == [
+            {"address": "ghcr.io", "username": "ci-bot", "password": "registry-pass-123"}
+        ]
+    digest = "@sha256:" + "ab" * 32
+    assert run.outputs == {
+        "operator": f"ghcr.io/cam-digital-hospitals/dtpoc-operator:1.2.3{digest}",
+        "api": f"ghcr.io/cam-digital-hospitals/dtpoc-api:1.2.3{digest}",
+    }
+
+
+def test_unpushed_builds_load_into_the_local_engine() -> None:
+    run = images_run(build=True, tag="dev")
+    images = {r.name: r.inputs for r in run.of_type("docker-build:index:Image")}
+    assert images["images-api"]["tags"] == ["dtpoc-api:dev"]
+    assert images["images-api"]["load"] is True and images["images-api"]["push"] is False
+    assert "registries" not in images["images-api"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"build": True, "push": True}, "registry"),
+        ({"tag": "bad tag"}, "tag"),
+        ({"operator_image": "Not An Image"}, "image reference"),
+        ({"registry_username": "u"}, "both"),
+    ],
+)
+def test_impossible_image_args_fail_early(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ServiceImagesArgs(**kwargs)

@@ -41,8 +41,9 @@ class IngressController(StrEnum):
     NONE = "none"  # no controller: Ingress objects are made but nothing serves them (local kwok cluster)
 
 
-class ConfigError(ValueError):
-    """A configuration value is missing or wrong; the message says which key and how to fix it."""
+class ConfigError(ValueError, pulumi.RunError):
+    """A configuration value is missing or wrong; the message says which key and how to fix it (a RunError:
+    the CLI shows the message without a Python traceback)."""
 
 
 class MissingSecretError(ConfigError):

@@ -1,0 +1,142 @@
+"""`pulumi up` of the local stack against the local kwok cluster, through the real CLI and provider.
+
+One test, in steps (each one needs the previous): up creates every piece and every Deployment becomes
+available; the CRD is established and the apiserver itself refuses an invalid Analytics object; a second
+`up` changes nothing; `destroy` leaves nothing of ours behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from localdev.cluster import LocalCluster
+from localdev.pulumi import PulumiWorkspace
+from services.shared import crd
+
+from .local_stack import LocalStack, copy_project
+
+pytestmark = [pytest.mark.pulumi, pytest.mark.cluster, pytest.mark.slow]
+
+NAMESPACE = "dtpoc"  # Pulumi.local.yaml
+DEPLOYMENTS = {
+    "mongodb", "influxdb", "mosquitto", "nodered", "di-light", "di-temp", "orchestrator-operator",
+    "orchestrator-api", "grafana", "mongo-express", "digital-hosp-frontend",
+}  # fmt: skip
+SERVICES = {
+    "mongodb", "influxdb", "mosquitto", "nodered", "grafana", "mongo-express", "orchestrator-api-svc",
+    "digital-hosp-frontend-svc",
+}  # fmt: skip
+VOLUMES = {f"{NAMESPACE}-{piece}-data" for piece in ("mongodb", "influxdb", "orchestrator")}
+
+INVALID_ANALYTICS = {
+    "apiVersion": crd.API_VERSION,
+    "kind": crd.KIND,
+    "metadata": {"name": "scheduled-without-schedule", "namespace": NAMESPACE},
+    "spec": {"image": "busybox:1.36", "jobType": "scheduled", "reps": 1},
+}
+
+
+def names(cluster: LocalCluster, kind: str, namespace: str | None = NAMESPACE) -> set[str]:
+    args = ["get", kind, "-o", "json"] + (["-n", namespace] if namespace else [])
+    result = cluster.kubectl(*args, check=False)
+    if result.returncode != 0:
+        return set()
+    return {item["metadata"]["name"] for item in json.loads(result.stdout)["items"]}
+
+
+@pytest.fixture
+def local_stack(
+    pulumi_workspace: PulumiWorkspace, cluster: LocalCluster, tmp_path: Path
+) -> Iterator[LocalStack]:
+    # Other tests of the session may have installed the same CRD with kubectl: put it back afterwards.
+    crd_before = crd.CRD_NAME in names(cluster, "crd", None)
+    stack = LocalStack(pulumi_workspace, copy_project(tmp_path / "project"))
+    stack.init()
+    try:
+        yield stack
+    finally:
+        stack.pulumi("destroy", "--stack", stack.stack, "--yes", check=False)
+        stack.remove()
+        if crd_before:
+            cluster.kubectl("apply", "-f", "-", input=json.dumps(crd.crd_manifest()))
+            cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd.CRD_NAME}", "--timeout=60s")
+
+
+def test_local_stack_up_no_change_and_destroy(local_stack: LocalStack, cluster: LocalCluster) -> None:
+    # --- up: every piece, every Deployment available --------------------------------------------------
+    local_stack.up()
+    assert names(cluster, "deployments") == DEPLOYMENTS
+    for name in DEPLOYMENTS:
+        deployment = json.loads(
+            cluster.kubectl("get", "deployment", name, "-n", NAMESPACE, "-o", "json").stdout
+        )
+        conditions = {c["type"]: c["status"] for c in deployment["status"].get("conditions", [])}
+        assert conditions.get("Available") == "True", (name, deployment["status"])
+        assert deployment["status"].get("availableReplicas") == deployment["spec"]["replicas"], name
+    assert names(cluster, "services") == SERVICES
+    assert names(cluster, "ingresses") == {
+        "grafana-ingress",
+        "digital-hosp-frontend-ingress",
+        "orchestrator-api-ingress",
+    }
+    assert names(cluster, "secrets") >= {
+        "mongodb-credentials",
+        "influxdb-credentials",
+        "orchestrator-api-token",
+    }
+    assert names(cluster, "configmaps") >= {
+        "mosquitto-config",
+        "nodered-flows",
+        "di-light-config",
+        "di-temp-config",
+        "grafana-datasources",
+    }
+    assert names(cluster, "roles") == {"orchestrator-api", "orchestrator-operator"}
+    assert names(cluster, "pv", None) >= VOLUMES
+    claims = json.loads(cluster.kubectl("get", "pvc", "-n", NAMESPACE, "-o", "json").stdout)["items"]
+    assert {c["metadata"]["name"]: c["status"]["phase"] for c in claims} == {
+        "mongodb-data": "Bound",
+        "influxdb-data": "Bound",
+        "orchestrator-data": "Bound",
+    }
+    # The pods got the secrets by reference: the Secret holds the generated value.
+    token = cluster.kubectl(
+        "get", "secret", "orchestrator-api-token", "-n", NAMESPACE, "-o", "jsonpath={.data.token}"
+    ).stdout
+    assert base64.b64decode(token).decode() == local_stack.secrets["apiToken"]
+    outputs = local_stack.outputs()
+    assert outputs["namespace"] == NAMESPACE
+    assert outputs["services"]["orchestrator-api"] == "orchestrator-api-svc"
+
+    # --- the CRD: established, and the apiserver enforces the jobType rules ------------------------------
+    established = cluster.kubectl(
+        "get", "crd", crd.CRD_NAME, "-o", "jsonpath={.status.conditions[?(@.type=='Established')].status}"
+    ).stdout
+    assert established == "True"
+    rejected = cluster.kubectl("apply", "-f", "-", input=json.dumps(INVALID_ANALYTICS), check=False)
+    assert rejected.returncode != 0
+    assert "scheduled needs a schedule" in rejected.stderr
+    assert names(cluster, "analytics") == set()
+    short = cluster.kubectl("get", "ana", "-n", NAMESPACE, check=False)
+    assert short.returncode == 0, short.stderr  # the short name works
+
+    # --- a second up changes nothing -------------------------------------------------------------------
+    local_stack.up("up-no-change", "--expect-no-changes")
+    local_stack.preview("--expect-no-changes")
+
+    # --- destroy: nothing of ours is left --------------------------------------------------------------
+    local_stack.destroy()
+    assert names(cluster, "namespace", None) & {NAMESPACE} == set()
+    assert crd.CRD_NAME not in names(cluster, "crd", None)
+    assert names(cluster, "pv", None) & VOLUMES == set()
+    leftovers = cluster.kubectl(
+        "get", "all,pvc,secrets,configmaps,ingresses,roles,rolebindings,serviceaccounts", "-A",
+        "-l", "app.kubernetes.io/part-of=dtpoc", "-o", "name",
+    ).stdout.split()  # fmt: skip
+    assert leftovers == []
+    assert [r for r in local_stack.resources() if r["type"] != "pulumi:pulumi:Stack"] == []

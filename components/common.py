@@ -209,11 +209,14 @@ def mount(
 @dataclass(frozen=True)
 class IngressSettings:
     """How the platform exposes HTTP paths. `skip_await` is for stacks without an ingress controller:
-    nobody ever fills the Ingress's status.loadBalancer there, so Pulumi's await would time out."""
+    nobody ever fills the Ingress's status.loadBalancer there, so Pulumi's await would time out.
+    `wait_for`: resources every Ingress waits for (the controller installed by the same program, whose
+    admission webhook checks each Ingress)."""
 
     class_name: str = "nginx"
     host: str | None = None
     skip_await: bool = False
+    wait_for: tuple[pulumi.Resource, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.class_name:
@@ -305,6 +308,8 @@ def ingress(
     if settings.skip_await:
         # No ingress controller in this stack: status.loadBalancer is never set, so don't wait for it.
         all_annotations["pulumi.com/skipAwait"] = "true"
+    if settings.wait_for:
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(settings.wait_for)))
     return k8s.networking.v1.Ingress(
         resource_name,
         metadata=meta(name, namespace, component, app=app, annotations=all_annotations),

@@ -149,13 +149,10 @@ class Platform(pulumi.ComponentResource):
 
         # --- ingress ------------------------------------------------------------------------------------
         self.ingress_nginx = None
-        web = in_ns
         if cfg.ingress_controller is IngressController.INSTALL:
             self.ingress_nginx = IngressNginx(
                 f"{name}-ingress-nginx", IngressNginxArgs(ingress_class=cfg.ingress_class), self._child
             )
-            # Ingress objects go through the controller's admission webhook: create them once it runs.
-            web = self._opts([*waits, self.ingress_nginx])
 
         # --- orchestrator -------------------------------------------------------------------------------
         self.images = ServiceImages(
@@ -190,7 +187,7 @@ class Platform(pulumi.ComponentResource):
                 cors_origins=cfg.api_cors_origins,
                 chown_data=cfg.storage_mode is StorageMode.HOST_PATH,
             ),
-            web,
+            in_ns,
         )
 
         # --- UI modules ---------------------------------------------------------------------------------
@@ -206,14 +203,14 @@ class Platform(pulumi.ComponentResource):
                     influx_org=self.influxdb.org,
                     influx_bucket=self.influxdb.bucket,
                 ),
-                web,
+                in_ns,
             ),
             "mongo-express": MongoExpress(
                 f"{name}-mongo-express",
                 MongoExpressArgs(
                     namespace=ns, ingress=base.ingress, mongodb_secret_name=self.mongodb.secret_name
                 ),
-                web,
+                in_ns,
             ),
             "digital-hosp-frontend": DigitalHospFrontend(
                 f"{name}-frontend",
@@ -223,11 +220,11 @@ class Platform(pulumi.ComponentResource):
                     image=cfg.frontend_image,
                     env={"ORCHESTRATOR_URL": self.orchestrator.api_url},
                 ),
-                web,
+                in_ns,
             ),
         }
         for ui_cls in args.extra_ui_modules:
-            self.ui_modules[ui_cls.app()] = ui_cls(f"{name}-{ui_cls.app()}", base, web)
+            self.ui_modules[ui_cls.app()] = ui_cls(f"{name}-{ui_cls.app()}", base, in_ns)
 
         # --- outputs ------------------------------------------------------------------------------------
         public = cfg.public_base_url
@@ -254,6 +251,8 @@ class Platform(pulumi.ComponentResource):
             class_name=cfg.ingress_class,
             host=cfg.ingress_host or None,
             skip_await=cfg.ingress_controller is IngressController.NONE,
+            # Ingress objects go through the controller's admission webhook: create them once it runs.
+            wait_for=(self.ingress_nginx,) if self.ingress_nginx is not None else (),
         )
 
     def ui_args(self) -> UIModuleArgs:

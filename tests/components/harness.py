@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 
 PROJECT = "dtpoc"
@@ -53,6 +54,8 @@ class Recorded:
     inputs: dict[str, Any]
     has_secret: bool
     custom: bool
+    # URNs this resource waits for (explicit depends_on and Output dependencies).
+    dependencies: list[str] = field(default_factory=list)
 
     @property
     def kind(self) -> str | None:
@@ -75,10 +78,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.resources: list[Recorded] = []
+        self.dependencies: dict[tuple[str, str], list[str]] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs, has_secret = unwrap(args.inputs)
-        self.resources.append(Recorded(args.typ, args.name, inputs, has_secret, bool(args.custom)))
+        deps = self.dependencies.get((args.typ, args.name), [])
+        self.resources.append(Recorded(args.typ, args.name, inputs, has_secret, bool(args.custom), deps))
         outputs = dict(args.inputs)
         if args.typ == "docker-build:index:Image":
             tag = (inputs.get("tags") or ["image:latest"])[0]
@@ -90,6 +95,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
         return {}, None
+
+
+class RecordingMonitor(MockMonitor):
+    """The mock monitor, also noting each registration's dependencies for the mocks."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording = mocks
+
+    def RegisterResource(self, request: Any) -> Any:
+        self.recording.dependencies[(request.type, request.name)] = list(request.dependencies)
+        return super().RegisterResource(request)
 
 
 @dataclass
@@ -116,6 +133,10 @@ class Run:
     def names(self, kind: str) -> set[str]:
         return {r.k8s_name for r in self.kinds(kind) if r.k8s_name}
 
+    def waits_for(self, r: Recorded, typ: str) -> bool:
+        """`r` depends on a resource of type `typ` (a component in depends_on counts as its children)."""
+        return any(u.split("::")[-2].endswith(typ) for u in r.dependencies)
+
     def k8s_objects(self) -> Iterator[Recorded]:
         return (r for r in self.resources if r.custom and r.typ.startswith("kubernetes:"))
 
@@ -137,7 +158,9 @@ def run_program(
     all_config.update({f"{PROJECT}:{k}": v for k, v in secret_values.items()})
     pulumi.runtime.set_all_config(all_config, secret_keys=[f"{PROJECT}:{k}" for k in secret_values])
     mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="unit", preview=False)
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack="unit", preview=False, monitor=RecordingMonitor(mocks)
+    )
     run = Run(mocks)
     try:
 

@@ -265,3 +265,20 @@ def test_the_program_exports_urls_namespace_and_service_names() -> None:
         "operator": "ghcr.io/cam-digital-hospitals/dtpoc-operator:latest",
         "api": "ghcr.io/cam-digital-hospitals/dtpoc-api:latest",
     }
+
+
+def test_creation_order(build) -> None:
+    """Namespaced objects wait for the namespace, the control plane for the CRD, Ingresses for the
+    controller the program installs (its admission webhook checks them)."""
+    run = build({"ingressController": "install"})
+    for r in run.k8s_objects():
+        if r.kind not in CLUSTER_SCOPED and r.typ != "kubernetes:helm.sh/v3:Release":
+            assert run.waits_for(r, "kubernetes:core/v1:Namespace"), r.name
+    for name in ("orchestrator-operator", "orchestrator-api"):
+        dep = run.one("Deployment", name)
+        assert run.waits_for(dep, "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"), name
+    for ing in run.kinds("Ingress"):
+        assert run.waits_for(ing, "kubernetes:helm.sh/v3:Release"), ing.name
+    # ... but only the Ingresses: the rest does not wait for the controller's Helm release.
+    assert not run.waits_for(run.one("Deployment", "mongodb"), "kubernetes:helm.sh/v3:Release")
+    assert not run.waits_for(run.one("Deployment", "orchestrator-api"), "kubernetes:helm.sh/v3:Release")

@@ -37,6 +37,8 @@ router = APIRouter(prefix="/service", tags=["services"])
 # A record whose Analytics resource is missing for longer than this is reported as an error (during
 # a launch the record exists a moment before the resource).
 MISSING_RESOURCE_GRACE = timedelta(seconds=60)
+# What a list item needs from a record (env, mount_files and output_files can be large).
+SUMMARY_FIELDS = {"image": 1, "version": 1, "description": 1, "reps": 1, "created_at": 1}
 # Largest JSON output returned as a JSON body (larger ones are sent as a file, still application/json).
 MAX_JSON_OUTPUT = 16 * 1024 * 1024
 
@@ -102,9 +104,9 @@ async def list_services(
     One page reads one page of records and makes ONE Kubernetes call (the namespace's Analytics list),
     never one per service. The total number of services is in the `X-Total-Count` header.
     """
-    page = services.find({}, projection={"output_files": 0}, sort=[("_id", -1)], skip=skip, limit=limit)
+    page = services.find({}, projection=SUMMARY_FIELDS, sort=[("_id", -1)], skip=skip, limit=limit)
     docs, total, resources = await asyncio.gather(
-        page.to_list(), services.count_documents({}), analytics.list()
+        page.to_list(), services.estimated_document_count(), analytics.list()
     )
     response.headers["X-Total-Count"] = str(total)
     now = datetime.now(UTC)

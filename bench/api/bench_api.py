@@ -1,0 +1,326 @@
+"""Benchmark of the orchestrator API (a real `dtpoc-api` process, uvicorn, over loopback).
+
+    uv run python bench/api/bench_api.py [--sizes 1,50,200] [--services 1000]
+
+Starts its own FerretDB and local cluster (localdev), the API as a subprocess, and measures:
+- upload and download throughput through the API for 1 MB, 50 MB and 200 MB files, against direct
+  pymongo GridFS on the same FerretDB (same chunk size), as ratios (goal >= 0.8);
+- the API process's peak RSS while it moves each file, against its idle RSS (goal: no growth with size);
+- listing 1,000 services (a page of 100, and all 1,000 in one page): p50 and p95 (goal p95 < 100 ms).
+Prints a table and writes JSON to bench/results/. Stops everything it started, by pid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psutil
+from gridfs import AsyncGridFSBucket
+from pymongo import AsyncMongoClient
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from localdev import processes  # noqa: E402
+from localdev.cluster import LocalCluster  # noqa: E402
+from localdev.ferretdb import FerretDB  # noqa: E402
+from localdev.tools import find_tools  # noqa: E402
+from services.api.settings import BASE_PATH  # noqa: E402
+from services.shared import crd  # noqa: E402
+from services.shared.files import CHUNK_SIZE, FileStore  # noqa: E402
+
+MB = 1024 * 1024
+TOKEN = "bench-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NAMESPACE = "bench"
+
+
+class RssSampler:
+    """Peak resident memory of a process, sampled every few milliseconds in a thread."""
+
+    def __init__(self, pid: int, interval: float = 0.005) -> None:
+        self.process = psutil.Process(pid)
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self.peak = self.process.memory_info().rss
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@contextmanager
+def api_process(mongo_url: str, kubeconfig: Path, log: Path) -> Iterator[tuple[str, int]]:
+    port = processes.free_port()
+    env = {
+        **os.environ,
+        "API_TOKEN": TOKEN,
+        "API_PORT": str(port),
+        "API_HOST": "127.0.0.1",
+        "API_NAMESPACE": NAMESPACE,
+        "API_KUBECONFIG": str(kubeconfig),
+        "API_MAX_UPLOAD_BYTES": str(1024 * MB),
+        "MONGODB_URL": mongo_url,
+    }
+    executable = Path(sys.executable).parent / "dtpoc-api"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(executable)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        processes.wait_until(lambda: processes.port_open(port), 30, "the API")
+        yield f"http://127.0.0.1:{port}{BASE_PATH}", proc.pid
+    finally:
+        processes.stop(proc.pid)
+
+
+def multipart(name: str, data: bytes, piece: int = 256 * 1024) -> tuple[dict[str, str], AsyncIterator[bytes]]:
+    """A multipart body streamed in pieces, as a browser or curl sends a file."""
+    boundary = "benchboundary7MA4YWxkTrZu0gW"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield head
+        view = memoryview(data)
+        for start in range(0, len(data), piece):
+            yield bytes(view[start : start + piece])
+        yield tail
+
+    headers = {
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Length": str(len(head) + len(data) + len(tail)),
+    }
+    return headers, body()
+
+
+async def api_upload(client: httpx.AsyncClient, data: bytes) -> tuple[float, str]:
+    headers, body = multipart("bench.bin", data)
+    started = time.perf_counter()
+    response = await client.post("/files/upload", content=body, headers={**AUTH, **headers})
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 201, response.text
+    return elapsed, response.json()["id"]
+
+
+async def api_download(client: httpx.AsyncClient, file_id: str, size: int) -> float:
+    started = time.perf_counter()
+    received = 0
+    async with client.stream("GET", f"/files/{file_id}") as response:
+        assert response.status_code == 200
+        async for piece in response.aiter_raw(256 * 1024):
+            received += len(piece)
+    elapsed = time.perf_counter() - started
+    assert received == size, (received, size)
+    return elapsed
+
+
+async def direct_upload(bucket: AsyncGridFSBucket, data: bytes) -> tuple[float, object]:
+    started = time.perf_counter()
+    file_id = await bucket.upload_from_stream("direct.bin", data)
+    return time.perf_counter() - started, file_id
+
+
+async def direct_download(store: FileStore, file_id: object, size: int) -> float:
+    # GridFS' own reader (open_download_stream) fails on FerretDB past ~46 MiB with 1 MiB chunks
+    # (a reply larger than the 48 MB message limit); the bounded-batch reader is plain pymongo too.
+    started = time.perf_counter()
+    doc = await store.files.find_one({"_id": file_id})
+    received = 0
+    async for chunk in store.iter_chunks(doc):
+        received += len(chunk)
+    assert received == size
+    return time.perf_counter() - started
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def bench_transfers(base_url: str, api_pid: int, mongo_url: str, sizes: list[int]) -> list[dict]:
+    mongo = AsyncMongoClient(mongo_url)
+    store = FileStore(mongo)
+    direct_bucket = store.bucket  # the API's own bucket: same database, same chunk size
+    results = []
+    async with httpx.AsyncClient(base_url=base_url, timeout=600) as client:
+        await client.get("/files/")  # warm the connection and the API's MongoDB pool
+        idle = psutil.Process(api_pid).memory_info().rss
+        for size_mb in sizes:
+            size = size_mb * MB
+            repeats = 5 if size_mb <= 1 else 3 if size_mb <= 50 else 2
+            row: dict = {"size_mb": size_mb, "repeats": repeats}
+            up_api, up_direct, down_api, down_direct, peak_up, peak_down = [], [], [], [], 0, 0
+            for _ in range(repeats):
+                data = os.urandom(size)  # fresh content: identical content would be de-duplicated
+                elapsed, direct_id = await direct_upload(direct_bucket, data)
+                up_direct.append(elapsed)
+                with RssSampler(api_pid) as sampler:
+                    elapsed, api_id = await api_upload(client, data)
+                up_api.append(elapsed)
+                peak_up = max(peak_up, sampler.peak)
+                down_direct.append(await direct_download(store, direct_id, size))
+                with RssSampler(api_pid) as sampler:
+                    down_api.append(await api_download(client, api_id, size))
+                peak_down = max(peak_down, sampler.peak)
+                await direct_bucket.delete(direct_id)
+                await client.delete(f"/files/{api_id}", headers=AUTH)
+                del data
+            up_api_s, up_direct_s = statistics.median(up_api), statistics.median(up_direct)
+            down_api_s, down_direct_s = statistics.median(down_api), statistics.median(down_direct)
+            row.update(
+                upload_api_mb_s=size_mb / up_api_s,
+                upload_direct_mb_s=size_mb / up_direct_s,
+                upload_ratio=up_direct_s / up_api_s,
+                download_api_mb_s=size_mb / down_api_s,
+                download_direct_mb_s=size_mb / down_direct_s,
+                download_ratio=down_direct_s / down_api_s,
+                idle_rss_mb=idle / MB,
+                peak_rss_upload_mb=peak_up / MB,
+                peak_rss_download_mb=peak_down / MB,
+            )
+            results.append(row)
+            print(
+                f"  {size_mb:>4} MB: up {row['upload_ratio']:.2f}x, down {row['download_ratio']:.2f}x",
+                flush=True,
+            )
+    await mongo.close()
+    return results
+
+
+async def bench_listing(base_url: str, services: int, rounds: int) -> dict:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        launch_times = []
+        body = {"image": "ghcr.io/cam-digital-hospitals/digital-hosp-des", "sim": {"reps": 2}}
+        semaphore = asyncio.Semaphore(8)
+
+        async def launch() -> None:
+            async with semaphore:
+                started = time.perf_counter()
+                response = await client.post("/service/launch", json=body, headers=AUTH)
+                launch_times.append(time.perf_counter() - started)
+                assert response.status_code == 202, response.text
+
+        await asyncio.gather(*(launch() for _ in range(services)))
+        result: dict = {
+            "services": services,
+            "launch_p50_ms": percentile(launch_times, 50) * 1000,
+            "launch_p95_ms": percentile(launch_times, 95) * 1000,
+        }
+        for limit in (100, 1000):
+            times = []
+            for _ in range(5):  # warm-up
+                await client.get("/service/", params={"limit": limit})
+            for _ in range(rounds):
+                started = time.perf_counter()
+                response = await client.get("/service/", params={"limit": limit})
+                times.append(time.perf_counter() - started)
+                assert response.status_code == 200 and len(response.json()) == min(limit, services)
+            result[f"list_{limit}_p50_ms"] = percentile(times, 50) * 1000
+            result[f"list_{limit}_p95_ms"] = percentile(times, 95) * 1000
+        return result
+
+
+def print_table(transfers: list[dict], listing: dict) -> None:
+    print("\nThroughput (MB/s, median) and API memory (RSS, MiB)")
+    header = (
+        f"{'size':>6} | {'up API':>7} {'up direct':>9} {'ratio':>5} | {'down API':>8} {'down direct':>11} "
+        f"{'ratio':>5} | {'idle':>5} {'peak up':>7} {'peak down':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in transfers:
+        print(
+            f"{r['size_mb']:>4}MB | {r['upload_api_mb_s']:>7.1f} {r['upload_direct_mb_s']:>9.1f} "
+            f"{r['upload_ratio']:>5.2f} | {r['download_api_mb_s']:>8.1f} {r['download_direct_mb_s']:>11.1f} "
+            f"{r['download_ratio']:>5.2f} | {r['idle_rss_mb']:>5.0f} {r['peak_rss_upload_mb']:>7.0f} "
+            f"{r['peak_rss_download_mb']:>9.0f}"
+        )
+    if listing:
+        print(f"\nListing with {listing['services']} services (ms)")
+        for label, key in (
+            ("page of 100", "list_100"),
+            ("all in one page", "list_1000"),
+            ("launch", "launch"),
+        ):
+            print(f"  {label:<16} p50 {listing[key + '_p50_ms']:6.1f}   p95 {listing[key + '_p95_ms']:6.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="1,50,200", help="file sizes in MB, comma-separated")
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=100, help="listing requests per page size")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+
+    tools = find_tools()
+    work = Path(tempfile.mkdtemp(prefix="dtpoc-bench-api-"))
+    ferretdb = FerretDB.start(tools, work / "ferretdb")
+    cluster = None
+    try:
+        cluster = LocalCluster.start(tools, work / "cluster")
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(crd.crd_manifest()))
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd.CRD_NAME}", "--timeout=60s")
+        cluster.kubectl("create", "namespace", NAMESPACE)
+        with api_process(ferretdb.url, cluster.kubeconfig, work / "api.log") as (base_url, pid):
+            print(f"API pid {pid} at {base_url}; FerretDB at {ferretdb.url}", flush=True)
+            transfers = asyncio.run(bench_transfers(base_url, pid, ferretdb.url, sizes))
+            listing = (
+                asyncio.run(bench_listing(base_url, args.services, args.rounds)) if args.services else {}
+            )
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        ferretdb.stop()
+
+    print_table(transfers, listing)
+    results = {
+        "when": datetime.now(UTC).isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "chunk_size": CHUNK_SIZE,
+        "transfers": transfers,
+        "listing": listing,
+    }
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"api-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -14,7 +14,7 @@ from typing import Any, Self
 from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.shared.crd import MAX_REPS, JobType, Phase
+from services.shared.crd import ENV_NAME_PATTERN, MAX_REPS, JobType, Phase
 from services.shared.records import OutputFile, ServiceRecord
 from services.shared.status import Condition, ServiceState
 from services.shared.validation import is_cron, is_env_name, is_safe_filename
@@ -28,13 +28,13 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 IMAGE_PATTERN = re.compile(rf"^(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 OBJECT_ID_PATTERN = r"^[0-9a-fA-F]{24}$"
+# What services.shared.validation.is_safe_filename accepts (it also refuses "..").
+SAFE_FILENAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}$"
 
 MAX_ENV = 256
 MAX_ENV_VALUE = 32768
 MAX_MOUNT_FILES = 100
 MAX_DESCRIPTION = 4096
-
-Reps = Field(ge=1, le=MAX_REPS, description=f"How many runs (1..{MAX_REPS}).")
 
 
 class AnaSpec(BaseModel):
@@ -95,13 +95,34 @@ class LaunchRequest(BaseModel):
         },
     )
 
-    image: str = Field(min_length=1, max_length=255, description="Image repository, without tag.")
-    version: str = Field(default="latest", description="Image tag.")
+    image: str = Field(
+        min_length=1,
+        max_length=255,
+        description="Image repository, without tag.",
+        json_schema_extra={"pattern": IMAGE_PATTERN.pattern},
+    )
+    version: str = Field(
+        default="latest", description="Image tag.", json_schema_extra={"pattern": TAG_PATTERN.pattern}
+    )
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
     port: int | None = Field(default=None, ge=1, le=65535, description="Port a persistent module serves.")
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables of the module.")
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variables of the module.",
+        json_schema_extra={
+            "propertyNames": {"pattern": ENV_NAME_PATTERN},
+            "additionalProperties": {"type": "string", "maxLength": MAX_ENV_VALUE},
+            "maxProperties": MAX_ENV,
+        },
+    )
     mount_files: dict[str, str] = Field(
-        default_factory=dict, description="Uploaded file id → file name under /input in the module."
+        default_factory=dict,
+        description="Uploaded file id → file name under /input in the module.",
+        json_schema_extra={
+            "propertyNames": {"pattern": OBJECT_ID_PATTERN},
+            "additionalProperties": {"type": "string", "pattern": SAFE_FILENAME_PATTERN},
+            "maxProperties": MAX_MOUNT_FILES,
+        },
     )
     ana: AnaSpec | None = None
     sim: SimSpec | None = None
@@ -288,14 +309,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": text}
-    for code, text in {
-        404: "Not found",
-        422: "Invalid input",
-        503: "MongoDB or Kubernetes unreachable",
-    }.items()
+_ERROR_DESCRIPTIONS = {
+    400: "Malformed request body",
+    401: "Missing or wrong bearer token",
+    404: "Not found",
+    409: "In use",
+    413: "Larger than the configured limit",
+    422: "Invalid input",
+    502: "Kubernetes refused the request",
+    503: "MongoDB or Kubernetes unreachable (or no API token configured)",
 }
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
-}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error statuses an endpoint can answer, all `{"detail": ...}`."""
+    return {code: {"model": ErrorBody, "description": _ERROR_DESCRIPTIONS[code]} for code in codes}

@@ -11,7 +11,7 @@ from pymongo import DESCENDING
 
 from ..deps import Authorized, FileId, Limit, Services, Settings, Skip, Store
 from ..downloads import stream_file
-from ..models import AUTH_ERRORS, ERRORS, ErrorBody, FileInfo, UploadResponse
+from ..models import FileInfo, UploadResponse, errors
 from ..uploads import FILE_FIELD, UploadError, ensure_indexes, receive_upload
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ _UPLOAD_BODY: dict[str, Any] = {
 }
 
 
-@router.get("/", response_model=list[FileInfo], responses=ERRORS)
+@router.get("/", response_model=list[FileInfo], responses=errors(422, 503))
 async def list_files(store: Store, response: Response, skip: Skip = 0, limit: Limit = 100) -> list[FileInfo]:
     """Stored files, newest first: id, name, length, upload date and metadata (`sha256`,
     `content_type`). The total number of files is in the `X-Total-Count` header."""
@@ -71,10 +71,7 @@ async def list_files_no_slash(
     openapi_extra=_UPLOAD_BODY,
     responses={
         200: {"model": UploadResponse, "description": "The same content was already stored: its id"},
-        400: {"model": ErrorBody, "description": "Malformed multipart body"},
-        413: {"model": ErrorBody, "description": "Larger than the configured limit"},
-        **AUTH_ERRORS,
-        **ERRORS,
+        **errors(400, 401, 413, 422, 503),
     },
 )
 async def upload_file(request: Request, store: Store, settings: Settings) -> JSONResponse:
@@ -112,7 +109,7 @@ async def upload_file(request: Request, store: Store, settings: Settings) -> JSO
             "description": "The file's content",
             "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
         },
-        **ERRORS,
+        **errors(404, 422, 503),
     },
 )
 async def download_file(file_id: FileId, store: Store) -> Response:
@@ -128,11 +125,7 @@ async def download_file(file_id: FileId, store: Store) -> Response:
     status_code=204,
     response_class=Response,
     dependencies=[Authorized],
-    responses={
-        409: {"model": ErrorBody, "description": "A service still mounts the file"},
-        **AUTH_ERRORS,
-        **ERRORS,
-    },
+    responses=errors(401, 404, 409, 422, 503),
 )
 async def delete_file(file_id: FileId, store: Store, services: Services) -> Response:
     """Delete a file. 409 while a service mounts it as an input (terminate the service first)."""

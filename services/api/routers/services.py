@@ -21,13 +21,12 @@ from services.shared.status import AnalyticsStatus, ServiceState
 from ..deps import Analytics, Authorized, Limit, ServiceId, Services, Skip, Store
 from ..downloads import stream_file
 from ..models import (
-    AUTH_ERRORS,
-    ERRORS,
     LaunchRequest,
     LaunchResponse,
     ServiceStatus,
     ServiceSummary,
     TerminateResponse,
+    errors,
 )
 
 log = logging.getLogger(__name__)
@@ -95,7 +94,7 @@ async def _find_service(services: Any, service_id: ObjectId) -> dict[str, Any]:
     return doc
 
 
-@router.get("/", response_model=list[ServiceSummary], responses=ERRORS)
+@router.get("/", response_model=list[ServiceSummary], responses=errors(422, 502, 503))
 async def list_services(
     services: Services, analytics: Analytics, response: Response, skip: Skip = 0, limit: Limit = 100
 ) -> list[dict[str, Any]]:
@@ -125,7 +124,7 @@ async def list_services_no_slash(
     status_code=202,
     response_model=LaunchResponse,
     dependencies=[Authorized],
-    responses={**AUTH_ERRORS, **ERRORS, 502: {"description": "Kubernetes refused the resource"}},
+    responses=errors(400, 401, 422, 502, 503),
 )
 async def launch(
     request: LaunchRequest, services: Services, store: Store, analytics: Analytics
@@ -187,7 +186,7 @@ async def _forget(services: Any, analytics: Any, service_id: ObjectId) -> None:
         log.exception("launch of %s failed and its record could not be removed", service_id)
 
 
-@router.get("/{id}/status", response_model=ServiceStatus, responses=ERRORS)
+@router.get("/{id}/status", response_model=ServiceStatus, responses=errors(404, 422, 502, 503))
 async def service_status(service_id: ServiceId, services: Services, analytics: Analytics) -> dict[str, Any]:
     """A service's runs (active, succeeded, failed, total), its status (`pending` until the operator
     reports, then `running` / `ok` / `error`) and its output files in run order."""
@@ -211,7 +210,7 @@ async def service_status(service_id: ServiceId, services: Services, analytics: A
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             },
         },
-        **ERRORS,
+        **errors(404, 422, 503),
     },
 )
 async def service_output(
@@ -254,7 +253,7 @@ def _stored_id(file_id: str) -> Any:
     "/{id}/terminate",
     response_model=TerminateResponse,
     dependencies=[Authorized],
-    responses={**AUTH_ERRORS, **ERRORS},
+    responses=errors(401, 404, 422, 502, 503),
 )
 async def terminate(service_id: ServiceId, services: Services, analytics: Analytics) -> TerminateResponse:
     """Stop a service: delete its Analytics resource (the operator's workload goes with it), then its

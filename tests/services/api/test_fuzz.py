@@ -1,0 +1,162 @@
+"""Property-based: whatever schemathesis sends from the OpenAPI document (valid and invalid input, with
+and without the token), a real `dtpoc-api` process on FerretDB and the local kube-apiserver never
+answers 5xx, never lets Kubernetes refuse what it accepted, and answers as its OpenAPI document says."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from localdev import processes
+from localdev.cluster import LocalCluster
+from localdev.ferretdb import FerretDB
+from services.api.main import create_app
+from services.api.models import IMAGE_PATTERN, TAG_PATTERN
+from services.api.settings import BASE_PATH, ApiSettings
+from services.shared import crd
+from services.shared.crd import ENV_NAME_PATTERN
+
+from .conftest import AUTH, TOKEN
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.mongo]
+
+REPO = Path(__file__).resolve().parents[3]
+schema = schemathesis.openapi.from_dict(create_app(ApiSettings()).openapi())
+
+
+class LiveApi(NamedTuple):
+    url: str
+    namespace: str
+
+
+@pytest.fixture(scope="module")
+def live_api(
+    ferretdb: FerretDB, cluster: LocalCluster, analytics_crd: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveApi]:
+    """A real `dtpoc-api` process (uvicorn) on FerretDB and the local cluster, in its own namespace."""
+    namespace = f"fuzz-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", namespace)
+    port = processes.free_port()
+    env = {
+        **os.environ,
+        "API_TOKEN": TOKEN,
+        "API_HOST": "127.0.0.1",
+        "API_PORT": str(port),
+        "API_NAMESPACE": namespace,
+        "API_KUBECONFIG": str(cluster.kubeconfig),
+        "API_MAX_UPLOAD_BYTES": str(1024 * 1024),
+        "MONGODB_URL": ferretdb.url,
+    }
+    log = tmp_path_factory.mktemp("api") / "api.log"
+    pid = processes.start([Path(sys.executable).parent / "dtpoc-api"], log, env)
+    try:
+        processes.wait_until(lambda: processes.port_open(port), 30, "dtpoc-api")
+        yield LiveApi(f"http://127.0.0.1:{port}", namespace)
+    finally:
+        processes.stop(pid)
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+@schema.parametrize()
+@settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
+def test_no_server_errors_and_answers_as_documented(case, live_api: LiveApi) -> None:
+    with_token = case.method.upper() in ("POST", "DELETE")
+    response = case.call(base_url=live_api.url, headers=AUTH if with_token else None, timeout=60)
+    case.validate_response(
+        response,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_headers_conformance,
+            response_schema_conformance,
+        ],
+    )
+    if response.status_code >= 400:
+        assert "detail" in response.json()
+    assert "Kubernetes refused" not in response.text, "the API accepted what the CRD's rules refuse"
+
+
+# Every launch the API accepts, Kubernetes accepts too (the CRD's schema and CEL rules): generate
+# valid requests of every kind and check each becomes an Analytics object with the spec we sent.
+
+CRONS = ["*/5 * * * *", "0 6 * * 1-5", "15,45 8-18 * * *", "0 0 1 * *", "@daily", "@hourly", "30 2 * 1,7 SUN"]
+reps = st.integers(min_value=1, max_value=100)
+kinds = st.one_of(
+    st.builds(lambda r: {"sim": {"reps": r}}, reps),
+    st.just({"sim": {}}),
+    st.builds(lambda r: {"ana": {"job_type": "ondemand", "reps": r}}, reps),
+    st.builds(
+        lambda r, c, p: {"ana": {"job_type": "scheduled", "reps": r, "schedule": c}, **p},
+        reps,
+        st.sampled_from(CRONS),
+        st.one_of(st.just({}), st.builds(lambda p: {"port": p}, st.integers(1, 65535))),
+    ),
+    st.builds(
+        lambda p: {"ana": {"job_type": "persistent"}, **p},
+        st.one_of(st.just({}), st.builds(lambda p: {"port": p}, st.integers(1, 65535))),
+    ),
+)
+launches = st.builds(
+    lambda image, version, description, env, kind: {
+        "image": image,
+        "version": version,
+        "description": description,
+        "env": env,
+        **kind,
+    },
+    st.from_regex(IMAGE_PATTERN, fullmatch=True).filter(lambda s: len(s) <= 255),
+    st.from_regex(TAG_PATTERN, fullmatch=True),
+    st.text(max_size=200),
+    st.dictionaries(
+        st.from_regex(ENV_NAME_PATTERN, fullmatch=True).filter(lambda s: len(s) <= 256),
+        st.text(max_size=50),
+        max_size=5,
+    ),
+    kinds,
+)
+
+
+@given(body=launches)
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+def test_what_the_api_accepts_kubernetes_accepts(
+    body: dict, live_api: LiveApi, cluster: LocalCluster
+) -> None:
+    response = httpx.post(f"{live_api.url}{BASE_PATH}/service/launch", json=body, headers=AUTH, timeout=60)
+    assert response.status_code == 202, response.text
+    made = json.loads(
+        cluster.kubectl(
+            "get", f"{crd.PLURAL}.{crd.GROUP}", response.json()["id"], "-n", live_api.namespace, "-o", "json"
+        ).stdout
+    )
+    assert made["spec"]["image"] == f"{body['image']}:{body['version']}"
+    assert made["spec"]["env"] == body["env"]
+    assert made["spec"]["description"] == body["description"]

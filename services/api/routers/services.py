@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from services.shared.crd import JobType
-from services.shared.records import ServiceRecord
+from services.shared.records import OutputFile, ServiceRecord
 from services.shared.status import AnalyticsStatus, ServiceState
 
 from ..deps import Analytics, Authorized, Limit, ServiceId, Services, Skip, Store
@@ -42,10 +43,37 @@ SUMMARY_FIELDS = {"image": 1, "version": 1, "description": 1, "reps": 1, "create
 MAX_JSON_OUTPUT = 16 * 1024 * 1024
 
 
+def read_record(doc: dict[str, Any]) -> tuple[ServiceRecord, str | None]:
+    """The record in `doc`, and a message when part of it is unreadable (a record written by hand, say):
+    one bad document must not break a listing, and is never a 500."""
+    if "created_at" not in doc and isinstance(doc.get("_id"), ObjectId):
+        doc = {**doc, "created_at": doc["_id"].generation_time}
+    try:
+        return ServiceRecord.from_document(doc), None
+    except ValidationError as exc:
+        log.warning("services record %s is not readable: %s", doc.get("_id"), exc)
+    outputs = []
+    for entry in doc.get("output_files") or []:
+        with contextlib.suppress(ValidationError, TypeError):
+            outputs.append(OutputFile.model_validate(entry))
+    created_at = doc["created_at"] if isinstance(doc.get("created_at"), datetime) else datetime.now(UTC)
+    reps = doc.get("reps") if isinstance(doc.get("reps"), int) else None
+    record = ServiceRecord.model_construct(
+        image=str(doc.get("image", "")),
+        version=str(doc.get("version", "")),
+        description=str(doc.get("description", "")),
+        mount_files={},
+        reps=reps,
+        env={},
+        created_at=created_at,
+        output_files=outputs,
+    )
+    return record, "the services record is not readable"
+
+
 def _summary(doc: dict[str, Any], resource: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
     """The fields of a ServiceSummary from a services document and its Analytics resource."""
-    record = ServiceRecord.from_document({**doc, "output_files": []})
-    message: str | None = None
+    record, message = read_record({**doc, "output_files": []})
     job_type: JobType | None = None
     phase = None
     if resource is None:
@@ -55,7 +83,8 @@ def _summary(doc: dict[str, Any], resource: dict[str, Any] | None, now: datetime
         else:
             state = ServiceState.PENDING
     else:
-        job_type = JobType(resource["spec"]["jobType"])
+        with contextlib.suppress(ValueError):
+            job_type = JobType((resource.get("spec") or {}).get("jobType"))
         try:
             status = AnalyticsStatus.of(resource)
         except ValidationError:
@@ -192,7 +221,7 @@ async def service_status(service_id: ServiceId, services: Services, analytics: A
     reports, then `running` / `ok` / `error`) and its output files in run order."""
     doc = await _find_service(services, service_id)
     resource = await analytics.get(str(service_id))
-    record = ServiceRecord.from_document(doc)
+    record, _ = read_record(doc)
     summary = _summary(doc, resource, datetime.now(UTC))
     summary["output_files"] = sorted(record.output_files, key=lambda o: (o.run, o.filename))
     summary["outputs"] = max(summary["outputs"], len(record.output_files))
@@ -223,7 +252,7 @@ async def service_output(
     """Run `idx`'s output (runs count from 0). A `.json` output comes back as its JSON body; any other
     file as a download. When a run wrote several files, `name` picks one; without it the first in
     name order is returned (the status endpoint lists them all)."""
-    record = ServiceRecord.from_document(await _find_service(services, service_id))
+    record, _ = read_record(await _find_service(services, service_id))
     outputs = record.outputs_of_run(idx)
     if not outputs:
         raise HTTPException(404, f"service {service_id} has no output for run {idx} (yet)")

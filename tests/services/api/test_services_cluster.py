@@ -390,3 +390,27 @@ async def test_kubernetes_outage_is_503_then_recovers(
         assert resource(cluster, namespace, after) is not None
         assert len((await client.get("/service/")).json()) == 2
         assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_records_written_by_hand_never_break_a_listing(kube_api, records) -> None:
+    old_id = ObjectId.from_datetime(datetime.now(UTC) - timedelta(hours=2))
+    records.insert_many(
+        [
+            {"_id": old_id, "image": IMAGE},  # no created_at: the id's time counts
+            {
+                "_id": ObjectId(),
+                "reps": "two",
+                "output_files": [{"run": "x"}, {"run": 0, "file_id": "f", "filename": "a"}],
+            },
+        ]
+    )
+    response = await kube_api.get("/service/")
+    assert response.status_code == 200
+    listed = {s["id"]: s for s in response.json()}
+    assert listed[str(old_id)]["status"] == "error"  # its resource has been missing for two hours
+    assert listed[str(old_id)]["created_at"].startswith(old_id.generation_time.strftime("%Y-%m-%dT%H:%M"))
+    broken = next(s for s in listed.values() if s["id"] != str(old_id))
+    assert broken["message"] == "the services record is not readable"
+    status = await kube_api.get(f"/service/{broken['id']}/status")
+    assert status.status_code == 200
+    assert [o["filename"] for o in status.json()["output_files"]] == ["a"]

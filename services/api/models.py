@@ -315,6 +315,7 @@ _ERROR_DESCRIPTIONS = {
     404: "Not found",
     409: "In use",
     413: "Larger than the configured limit",
+    415: "Unsupported body type",
     422: "Invalid input",
     502: "Kubernetes refused the request",
     503: "MongoDB or Kubernetes unreachable (or no API token configured)",

@@ -232,6 +232,10 @@ async def receive_upload(request: Request, store: FileStore, max_bytes: int) -> 
         if not options.get(b"boundary"):
             raise UploadError(400, "the multipart body has no boundary")
         events = _multipart_file(request, options[b"boundary"])
+    elif media_type == b"application/x-www-form-urlencoded":
+        raise UploadError(
+            415, "send the file as multipart/form-data (or a raw application/octet-stream body)"
+        )
     else:
         events = _raw_file(request)
 

@@ -71,7 +71,7 @@ async def list_files_no_slash(
     openapi_extra=_UPLOAD_BODY,
     responses={
         200: {"model": UploadResponse, "description": "The same content was already stored: its id"},
-        **errors(400, 401, 413, 422, 503),
+        **errors(400, 401, 413, 415, 422, 503),
     },
 )
 async def upload_file(request: Request, store: Store, settings: Settings) -> JSONResponse:

@@ -195,6 +195,13 @@ async def test_malformed_multipart_is_400(client, files_db) -> None:
     assert_empty(files_db)
 
 
+async def test_url_encoded_form_is_415(client, files_db) -> None:
+    response = await client.post("/files/upload", data={"file": "name.txt"}, headers=AUTH)
+    assert response.status_code == 415
+    assert "multipart/form-data" in response.json()["detail"]
+    assert_empty(files_db)
+
+
 async def test_multipart_without_boundary_is_400(client, files_db) -> None:
     response = await client.post(
         "/files/upload", content=b"abc", headers={**AUTH, "Content-Type": "multipart/form-data"}

@@ -29,8 +29,8 @@ STATE_DIR = Path(os.environ.get("DTPOC_STATE_DIR", REPO / ".local"))
 STATE_FILE = STATE_DIR / "state.json"
 STACK = "local"
 API_BASE = "/api/orchestrator/v1alpha1"
-# Secret config keys of the program (Pulumi.yaml) and the length of the generated values.
-SECRET_KEYS = ("mongodbRootPassword", "influxdbAdminPassword", "influxdbAdminToken", "apiToken")
+# Secret config keys of the program (see Pulumi.yaml), set from generated values.
+SECRET_KEYS = ("mongodbPassword", "influxdbPassword", "influxdbToken", "apiToken")
 
 
 def say(message: str) -> None:

@@ -81,5 +81,12 @@ def _file_id(
 ServiceId = Annotated[ObjectId, Depends(_service_id)]
 FileId = Annotated[ObjectId, Depends(_file_id)]
 
+DEFAULT_LIMIT = 100
 Skip = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items to return (at most 1000).")]
+
+
+def next_page_link(request: Request, skip: int, limit: int) -> str:
+    """An RFC 8288 `Link` to the next page, relative (correct behind the ingress too)."""
+    query = request.url.include_query_params(skip=skip, limit=limit).query
+    return f'<{request.url.path}?{query}>; rel="next"'

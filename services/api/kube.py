@@ -140,11 +140,22 @@ class AnalyticsClient:
                 return None
             raise
 
-    async def list(self) -> dict[str, dict[str, Any]]:
-        """Every Analytics resource in the namespace by name, in ONE call (served from the API server's
-        watch cache), so that a page of services costs one round trip whatever its size."""
+    async def list(self, names: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Analytics resources by name, in ONE call served from the API server's watch cache.
+
+        With `names`: only the resources labelled with one of those service ids (a set-based label
+        selector), so a page costs the same however many services exist. Without: every resource in
+        the namespace, labelled or not.
+        """
+        if names is not None and not names:
+            return {}
+        selector = f"{SERVICE_ID_LABEL} in ({','.join(names)})" if names else None
         listing = await self._call(
-            f"list {crd.PLURAL}", self._api_method("list"), *self._args, resource_version="0"
+            f"list {crd.PLURAL}",
+            self._api_method("list"),
+            *self._args,
+            resource_version="0",
+            **({"label_selector": selector} if selector else {}),
         )
         return {item["metadata"]["name"]: item for item in listing.get("items", [])}
 

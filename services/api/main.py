@@ -76,7 +76,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["Authorization", "Content-Type"],
-        expose_headers=["Content-Disposition", "Content-Length", "X-Total-Count"],
+        expose_headers=["Content-Disposition", "Content-Length", "Link"],
     )
     install_error_handlers(app)
     for router in (health.router, services.router, files.router):

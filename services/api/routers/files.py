@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pymongo import DESCENDING
 
-from ..deps import Authorized, FileId, Limit, Services, Settings, Skip, Store
+from ..deps import DEFAULT_LIMIT, Authorized, FileId, Limit, Services, Settings, Skip, Store, next_page_link
 from ..downloads import stream_file
 from ..models import FileInfo, UploadResponse, errors
 from ..uploads import FILE_FIELD, UploadError, ensure_indexes, receive_upload
@@ -45,22 +45,24 @@ _UPLOAD_BODY: dict[str, Any] = {
 
 
 @router.get("/", response_model=list[FileInfo], responses=errors(422, 503))
-async def list_files(store: Store, response: Response, skip: Skip = 0, limit: Limit = 100) -> list[FileInfo]:
+async def list_files(
+    request: Request, response: Response, store: Store, skip: Skip = 0, limit: Limit = DEFAULT_LIMIT
+) -> list[FileInfo]:
     """Stored files, newest first: id, name, length, upload date and metadata (`sha256`,
-    `content_type`). The total number of files is in the `X-Total-Count` header."""
-    cursor = store.files.find(
-        {}, sort=[("uploadDate", DESCENDING), ("_id", DESCENDING)], skip=skip, limit=limit
-    )
-    docs = await cursor.to_list()
-    response.headers["X-Total-Count"] = str(await store.files.count_documents({}))
+    `content_type`). When there are more, the `Link` header names the next page (`rel="next"`)."""
+    order = [("uploadDate", DESCENDING), ("_id", DESCENDING)]
+    docs = await store.files.find({}, sort=order, skip=skip, limit=limit + 1).to_list()
+    if len(docs) > limit:
+        docs = docs[:limit]
+        response.headers["Link"] = next_page_link(request, skip + limit, limit)
     return [FileInfo.of(doc) for doc in docs]
 
 
 @router.get("", include_in_schema=False, response_model=list[FileInfo])
 async def list_files_no_slash(
-    store: Store, response: Response, skip: Skip = 0, limit: Limit = 100
+    request: Request, response: Response, store: Store, skip: Skip = 0, limit: Limit = DEFAULT_LIMIT
 ) -> list[FileInfo]:
-    return await list_files(store, response, skip, limit)
+    return await list_files(request, response, store, skip, limit)
 
 
 @router.post(

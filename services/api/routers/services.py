@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from bson import ObjectId
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
@@ -19,7 +19,17 @@ from services.shared.crd import JobType
 from services.shared.records import OutputFile, ServiceRecord
 from services.shared.status import AnalyticsStatus, ServiceState
 
-from ..deps import Analytics, Authorized, Limit, ServiceId, Services, Skip, Store
+from ..deps import (
+    DEFAULT_LIMIT,
+    Analytics,
+    Authorized,
+    Limit,
+    ServiceId,
+    Services,
+    Skip,
+    Store,
+    next_page_link,
+)
 from ..downloads import stream_file
 from ..models import (
     LaunchRequest,
@@ -125,27 +135,50 @@ async def _find_service(services: Any, service_id: ObjectId) -> dict[str, Any]:
 
 @router.get("/", response_model=list[ServiceSummary], responses=errors(422, 502, 503))
 async def list_services(
-    services: Services, analytics: Analytics, response: Response, skip: Skip = 0, limit: Limit = 100
+    request: Request,
+    response: Response,
+    services: Services,
+    analytics: Analytics,
+    skip: Skip = 0,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> list[dict[str, Any]]:
-    """Services, newest first, with their run counts and status.
+    """Services, newest first, with their run counts and status. When there are more, the `Link`
+    header names the next page (`rel="next"`).
 
-    One page reads one page of records and makes ONE Kubernetes call (the namespace's Analytics list),
-    never one per service. The total number of services is in the `X-Total-Count` header.
+    A page reads its records, then makes ONE Kubernetes call for the page's resources (selected by
+    their service-id label), never one per service. Only when the page holds records older than a
+    minute whose resource was not found that way (made by hand without the label, or gone) does it
+    make a second call, listing the namespace, to match them by name.
     """
-    page = services.find({}, projection=SUMMARY_FIELDS, sort=[("_id", -1)], skip=skip, limit=limit)
-    docs, total, resources = await asyncio.gather(
-        page.to_list(), services.estimated_document_count(), analytics.list()
-    )
-    response.headers["X-Total-Count"] = str(total)
+    page = services.find({}, projection=SUMMARY_FIELDS, sort=[("_id", -1)], skip=skip, limit=limit + 1)
+    docs = await page.to_list()
+    if len(docs) > limit:
+        docs = docs[:limit]
+        response.headers["Link"] = next_page_link(request, skip + limit, limit)
     now = datetime.now(UTC)
+    ids = [str(doc["_id"]) for doc in docs]
+    resources = await analytics.list(ids)
+    unmatched = [doc for doc in docs if str(doc["_id"]) not in resources and _older_than_grace(doc, now)]
+    if unmatched:
+        resources = await analytics.list()
     return [_summary(doc, resources.get(str(doc["_id"])), now) for doc in docs]
+
+
+def _older_than_grace(doc: dict[str, Any], now: datetime) -> bool:
+    record, _ = read_record(doc)
+    return now - record.created_at > MISSING_RESOURCE_GRACE
 
 
 @router.get("", include_in_schema=False, response_model=list[ServiceSummary])
 async def list_services_no_slash(
-    services: Services, analytics: Analytics, response: Response, skip: Skip = 0, limit: Limit = 100
+    request: Request,
+    response: Response,
+    services: Services,
+    analytics: Analytics,
+    skip: Skip = 0,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> list[dict[str, Any]]:
-    return await list_services(services, analytics, response, skip, limit)
+    return await list_services(request, response, services, analytics, skip, limit)
 
 
 @router.post(

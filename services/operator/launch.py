@@ -149,7 +149,11 @@ async def launch(rt: Runtime, body: kopf.Body, *, resumed: bool, logger: logging
         record = await _record(rt, body)
         found = condition(status.RECORD_FOUND, True, "Found", "services record found")
 
-        if spec.job_type is JobType.ONDEMAND and current.get("phase") in status.TERMINAL:
+        if (
+            spec.job_type is JobType.ONDEMAND
+            and current.get("phase") in status.TERMINAL
+            and _workload_made(current)
+        ):
             await runs.sync(rt, namespace, sid, spec.job_type, conditions=[found])
             return
 
@@ -201,8 +205,25 @@ async def apply_update(
             return
         spec = await _parse(rt, body)
         children = manifests(rt, body, spec)
+        workload = children[0]
+        if await rt.kube.get(object_path(workload["kind"], namespace, workload["metadata"]["name"])) is None:
+            # Not made yet (an earlier launch failed), removed by hand, or an unstarted Job just deleted
+            # to be made again: a full launch from the new spec, inputs and all.
+            current = dict(body.status or {})
+            if (
+                spec.job_type is JobType.ONDEMAND
+                and current.get("phase") in status.TERMINAL
+                and _workload_made(current)
+            ):
+                msg = "the runs of this service have finished; launch a new one"
+                await _publish(rt, body, condition(status.SPEC_APPLIED, False, "RunsFinished", msg))
+                return
+            await launch(rt, body, resumed=False, logger=logger)
+            msg = f"{workload['kind']} made from generation {_generation(workload)}"
+            await _publish(rt, body, condition(status.SPEC_APPLIED, True, "Applied", msg))
+            return
         if spec.job_type is JobType.ONDEMAND:
-            await _update_ondemand(rt, body, spec, children[0], logger)
+            await _update_ondemand(rt, body, spec, workload, logger)
             return
         for manifest in children:
             path = object_path(manifest["kind"], namespace, manifest["metadata"]["name"])
@@ -235,23 +256,17 @@ async def _update_ondemand(
     namespace, sid = body.metadata.namespace, body.metadata.name
     path = object_path("Job", namespace, workloads.child_name(sid))
     job = await rt.kube.get(path)
-    if job is not None and _generation(job) == _generation(desired):
+    if job is None or _generation(job) == _generation(desired):
         return
-    if job is not None and _started(job):
+    if _started(job):
         msg = "runs have started: an ondemand service keeps the spec it started with; launch a new one"
         await _publish(rt, body, condition(status.SPEC_APPLIED, False, "RunsStarted", msg))
         return
-    if job is not None:
-        if not job["metadata"].get("deletionTimestamp"):
-            await rt.kube.delete(path)
-            logger.info("Job %s deleted before any run started, to make it again from the new spec", path)
-        raise kopf.TemporaryError("waiting for the old Job to go", delay=1)
-    _prepare_dirs(rt, sid, spec)
-    await rt.kube.create(desired)
-    applied = condition(
-        status.SPEC_APPLIED, True, "Applied", f"Job made again from generation {_generation(desired)}"
-    )
-    await runs.sync(rt, namespace, sid, spec.job_type, conditions=[applied])
+    if not job["metadata"].get("deletionTimestamp"):
+        await rt.kube.delete(path)
+        logger.info("Job %s deleted before any run started, to make it again from the new spec", path)
+    # On the retry the Job is gone, and `apply_update` launches again from the new spec.
+    raise kopf.TemporaryError("waiting for the old Job to go", delay=1)
 
 
 async def _publish(rt: Runtime, body: kopf.Body, cond: dict[str, Any]) -> None:

@@ -138,9 +138,14 @@ class Collector:
             if run.number in state.collected:
                 continue
             entries = await self._upload_run(sid, run)
-            if not await self._record_run(sid, run, entries):
+            recorded = await self._record_run(sid, run, entries)
+            if recorded is None:
                 return None
-            state = await self.state(sid)
+            state.collected.add(run.number)
+            if run.failed:
+                state.failed.add(run.number)
+            state.outputs = recorded
+            self._collected.setdefault(sid, set()).add(run.number)
         return state
 
     async def _upload_run(self, sid: str, run: Run) -> list[dict[str, Any]]:
@@ -168,15 +173,16 @@ class Collector:
             log.warning("fault injection: collection paused after %d uploads", self._uploads)
             await asyncio.Event().wait()  # until the test kills the process
 
-    async def _record_run(self, sid: str, run: Run, entries: list[dict[str, Any]]) -> bool:
-        """Add the run's entries and mark it collected, at most once. False if the record is gone."""
+    async def _record_run(self, sid: str, run: Run, entries: list[dict[str, Any]]) -> int | None:
+        """Add the run's entries and mark it collected, at most once. Returns the number of entries
+        in the record's output_files now; None if the record is gone."""
         oid = ObjectId(sid)
         for _ in range(_ATTEMPTS):
             document = await self.records.find_one({"_id": oid}, projection={COLLECTED: 1, OUTPUT_FILES: 1})
             if document is None:
-                return False
+                return None
             if run.number in (document.get(COLLECTED) or ()):
-                return True
+                return len(document.get(OUTPUT_FILES) or ())
             existing = list(document.get(OUTPUT_FILES) or ())
             known = {entry.get("file_id") for entry in existing}
             merged = existing + [entry for entry in entries if entry["file_id"] not in known]
@@ -191,7 +197,7 @@ class Collector:
             )
             if result.matched_count:
                 log.info("service %s: run %d collected (%d files)", sid, run.number, len(entries))
-                return True
+                return len(merged)
         raise RuntimeError(f"service {sid}: the record kept changing while run {run.number} was recorded")
 
     async def run_base(self, sid: str, job_name: str, completions: int) -> int | None:

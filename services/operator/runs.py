@@ -42,7 +42,7 @@ async def sync(
     """Collect and publish for service `sid`; returns the status written (None if nothing to do)."""
     async with rt.collector.lock(sid):
         if job_type is JobType.ONDEMAND:
-            update = await _ondemand(rt, namespace, sid, finished_pod)
+            update = await _ondemand(rt, namespace, sid)
         elif job_type is JobType.SCHEDULED:
             update = await _scheduled(rt, namespace, sid, finished_pod)
         else:
@@ -62,17 +62,12 @@ def _pod_index(pod: dict[str, Any] | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-async def _ondemand(
-    rt: Runtime, namespace: str, sid: str, pod: dict[str, Any] | None
-) -> status.Update | None:
+async def _ondemand(rt: Runtime, namespace: str, sid: str) -> status.Update | None:
     job = await rt.kube.get(object_path("Job", namespace, child_name(sid)))
     if job is None:
         return None
     root = rt.settings.output_root
     succeeded, failed = status.job_runs(job)
-    pod_index = _pod_index(pod)
-    if pod_index is not None:
-        succeeded.add(pod_index)  # the pod says so before the Job's status does
     runs = [Run(i, layout.run_dir(root, sid, i)) for i in succeeded]
     runs += [Run(i, layout.run_dir(root, sid, i), failed=True) for i in failed - succeeded]
     state = await rt.collector.collect(sid, runs)
@@ -123,7 +118,7 @@ async def _persistent(rt: Runtime, namespace: str, sid: str) -> status.Update | 
 
 
 async def on_finished_pod(rt: Runtime, namespace: str, pod: dict[str, Any]) -> None:
-    """A run's pod succeeded: collect that run now (cheap no-op when it is already collected)."""
+    """A run's pod succeeded: collect that run now (a cheap no-op when it is already collected)."""
     labels = pod.get("metadata", {}).get("labels") or {}
     sid = labels[SERVICE_ID_LABEL]
     index = _pod_index(pod)
@@ -132,9 +127,12 @@ async def on_finished_pod(rt: Runtime, namespace: str, pod: dict[str, Any]) -> N
     if index is None or job_name is None:
         return
     if job_name == child_name(sid):
+        # Just this run, no Job read and no status: the Job's own event follows (its controller
+        # records the completed index) and publishes the status once this collection is done.
         if rt.collector.known_collected(sid, index):
             return
-        await sync(rt, namespace, sid, JobType.ONDEMAND, finished_pod=pod)
+        async with rt.collector.lock(sid):
+            await rt.collector.collect(sid, [Run(index, layout.run_dir(rt.settings.output_root, sid, index))])
     else:
         await sync(rt, namespace, sid, JobType.SCHEDULED, finished_pod=pod)
 

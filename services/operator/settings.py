@@ -46,8 +46,8 @@ class OperatorSettings(BaseSettings):
     watch_connect_timeout: int = 10
 
     # Run pods: non-root, with requests and limits.
-    run_user: int = 1000
-    run_group: int = 1000
+    run_user: int = 10001  # the same uid as the operator (the platform's APP_UID): it reads their outputs
+    run_group: int = 10001
     run_cpu_request: str = "100m"
     run_memory_request: str = "256Mi"
     run_cpu_limit: str = "2"

@@ -197,9 +197,25 @@ class OperatorEnv:
         return self.output_root / sid / "runs" / str(index)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
 def operator_env(
-    cluster: LocalCluster, analytics_crd: str, namespace: str, mongo_url: str, tmp_path: Path
+    request: pytest.FixtureRequest,
+    cluster: LocalCluster,
+    analytics_crd: str,
+    namespace: str,
+    mongo_url: str,
+    tmp_path: Path,
 ) -> Iterator[OperatorEnv]:
     pv = f"pv-{namespace}"
     cluster.kubectl(
@@ -256,6 +272,9 @@ def operator_env(
         try:
             yield env
         finally:
+            if request.node.stash.get(_FAILED, False):
+                for process in env.started:  # shown with the failure report
+                    print(f"--- {process.log.name} (last 6000 characters)\n{process.log_text()[-6000:]}")
             # Delete the resources while an operator still runs, so that it releases their finalizers.
             if any(processes.alive(p.pid) for p in env.started):
                 env.kubectl("delete", crd.PLURAL, "--all", "--timeout=30s", check=False)

@@ -127,7 +127,7 @@ def test_env_values_arrive_literally(settings: OperatorSettings) -> None:
 def test_run_pods_are_non_root_and_bounded(settings: OperatorSettings) -> None:
     template = workloads.pod_template(SID, spec(), settings)
     assert template["spec"]["securityContext"]["runAsNonRoot"] is True
-    assert template["spec"]["securityContext"]["runAsUser"] == 1000
+    assert template["spec"]["securityContext"]["runAsUser"] == 10001
     assert template["spec"]["automountServiceAccountToken"] is False
     assert container(template)["securityContext"] == {
         "allowPrivilegeEscalation": False,

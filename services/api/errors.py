@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from gridfs.errors import CorruptGridFile
 from pymongo.errors import ConnectionFailure
+from starlette.requests import ClientDisconnect
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,12 @@ async def _corrupt_file(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"the stored file is damaged: {exc}"}, status_code=500)
 
 
+async def _client_gone(request: Request, _: Exception) -> JSONResponse:
+    # The caller hung up mid-request (an upload cut short); what it sent was cleaned up already.
+    log.info("client went away during %s %s", request.method, request.url.path)
+    return JSONResponse({"detail": "the client closed the connection"}, status_code=400)
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error", exc_info=exc)
     return JSONResponse({"detail": "internal server error"}, status_code=500)
@@ -71,4 +78,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(KubernetesUnavailable, _kubernetes_unavailable)
     app.add_exception_handler(KubernetesError, _kubernetes_error)
     app.add_exception_handler(CorruptGridFile, _corrupt_file)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

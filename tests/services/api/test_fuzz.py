@@ -5,12 +5,6 @@ answers 5xx, never lets Kubernetes refuse what it accepted, and answers as its O
 from __future__ import annotations
 
 import json
-import os
-import sys
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import NamedTuple
 
 import httpx
 import pytest
@@ -25,55 +19,18 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from localdev import processes
 from localdev.cluster import LocalCluster
-from localdev.ferretdb import FerretDB
 from services.api.main import create_app
 from services.api.models import IMAGE_PATTERN, TAG_PATTERN
 from services.api.settings import BASE_PATH, ApiSettings
 from services.shared import crd
 from services.shared.crd import ENV_NAME_PATTERN
 
-from .conftest import AUTH, TOKEN
+from .conftest import AUTH, LiveApi
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.mongo]
 
-REPO = Path(__file__).resolve().parents[3]
 schema = schemathesis.openapi.from_dict(create_app(ApiSettings()).openapi())
-
-
-class LiveApi(NamedTuple):
-    url: str
-    namespace: str
-
-
-@pytest.fixture(scope="module")
-def live_api(
-    ferretdb: FerretDB, cluster: LocalCluster, analytics_crd: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveApi]:
-    """A real `dtpoc-api` process (uvicorn) on FerretDB and the local cluster, in its own namespace."""
-    namespace = f"fuzz-{uuid.uuid4().hex[:8]}"
-    cluster.kubectl("create", "namespace", namespace)
-    port = processes.free_port()
-    env = {
-        **os.environ,
-        "API_TOKEN": TOKEN,
-        "API_HOST": "127.0.0.1",
-        "API_PORT": str(port),
-        "API_NAMESPACE": namespace,
-        "API_KUBECONFIG": str(cluster.kubeconfig),
-        "API_MAX_UPLOAD_BYTES": str(1024 * 1024),
-        "MONGODB_URL": ferretdb.url,
-    }
-    log = tmp_path_factory.mktemp("api") / "api.log"
-    pid = processes.start([Path(sys.executable).parent / "dtpoc-api"], log, env)
-    try:
-        processes.wait_until(lambda: processes.port_open(port), 30, "dtpoc-api")
-        yield LiveApi(f"http://127.0.0.1:{port}", namespace)
-    finally:
-        processes.stop(pid)
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-    assert "Traceback" not in log.read_text(), log.read_text()
 
 
 @schema.parametrize()

@@ -167,7 +167,7 @@ def up() -> None:
         f"""
 The platform is up.
   API          {api}   (health: {api}/healthz)
-  API docs     http://127.0.0.1:{state.api_port}/docs
+  API docs     {api}/docs
   API token    in {STATE_DIR / "secrets.json"} (key apiToken), for POST and DELETE
   kubectl      KUBECONFIG={cluster.kubeconfig} {tools.kubectl} get analytics,pods -n {state.namespace}
   logs         {STATE_DIR / "logs"}

@@ -34,6 +34,9 @@ PART_OF_LABEL = "app.kubernetes.io/part-of"
 _UNAVAILABLE_STATUSES = {0, 429, 500, 502, 503, 504}
 # A dead pooled connection (server restarted) or a refused one: try again on a new connection.
 _RETRYABLE = (aiohttp.ClientConnectionError, ConnectionError)
+# Largest set of names `AnalyticsClient.list` selects by label (measured: 100 in ~5 ms, 1000 in ~60 ms
+# against ~40 ms for listing 1000 resources whole).
+MAX_SELECTED = 250
 
 
 async def open_api_client(kubeconfig: Path | None) -> tuple[client.ApiClient | None, str | None]:
@@ -144,12 +147,15 @@ class AnalyticsClient:
         """Analytics resources by name, in ONE call served from the API server's watch cache.
 
         With `names`: only the resources labelled with one of those service ids (a set-based label
-        selector), so a page costs the same however many services exist. Without: every resource in
-        the namespace, labelled or not.
+        selector), so a page costs the same however many services exist; for more than MAX_SELECTED
+        names, and without `names`, every resource in the namespace, labelled or not.
         """
         if names is not None and not names:
             return {}
-        selector = f"{SERVICE_ID_LABEL} in ({','.join(names)})" if names else None
+        # Past a few hundred names the selector costs the API server more than listing everything.
+        selector = (
+            f"{SERVICE_ID_LABEL} in ({','.join(names)})" if names and len(names) <= MAX_SELECTED else None
+        )
         listing = await self._call(
             f"list {crd.PLURAL}",
             self._api_method("list"),

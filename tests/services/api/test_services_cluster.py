@@ -418,3 +418,17 @@ async def test_records_written_by_hand_never_break_a_listing(kube_api, records) 
     status = await kube_api.get(f"/service/{broken['id']}/status")
     assert status.status_code == 200
     assert [o["filename"] for o in status.json()["output_files"]] == ["a"]
+
+
+async def test_kubernetes_list_selects_by_label_or_lists_all_for_big_pages(
+    kube_api, cluster, namespace
+) -> None:
+    from services.api.kube import MAX_SELECTED
+
+    launched = [await launch(kube_api, sim={}) for _ in range(3)]
+    analytics = kube_api.app.state.analytics
+    assert set(await analytics.list(launched[:2])) == set(launched[:2])
+    assert await analytics.list([]) == {}
+    many = [str(ObjectId()) for _ in range(MAX_SELECTED)] + launched[:1]
+    assert set(await analytics.list(many)) == set(launched)  # the whole namespace, in one call
+    assert set(await analytics.list()) == set(launched)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.shared.files import FileStore
@@ -22,6 +22,10 @@ class Runtime:
     mongo: Any  # pymongo.AsyncMongoClient
     store: FileStore
     collector: Collector
+    # The status last read or written per resource (see status.publish).
+    published: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Services with a sync waiting for their lock: one waiting sync is enough (see runs.sync).
+    queued: set[str] = field(default_factory=set)
 
     @property
     def records(self) -> Any:

@@ -107,6 +107,7 @@ async def _record(rt: Runtime, body: kopf.Body) -> ServiceRecord:
             sid,
             status.Update(conditions=[cond]),
             defaults={"phase": Phase.PENDING.value},
+            cache=rt.published,
         )
         raise kopf.TemporaryError(
             f"services record {sid} not found yet", delay=rt.settings.record_wait_seconds
@@ -142,6 +143,7 @@ def _prepare_dirs(rt: Runtime, sid: str, spec: workloads.AnalyticsSpec) -> None:
 async def launch(rt: Runtime, body: kopf.Body, *, resumed: bool, logger: logging.Logger | Any) -> None:
     namespace, sid = body.metadata.namespace, body.metadata.name
     current = dict(body.status or {})
+    rt.published.pop((namespace, sid), None)  # a new resource may have the name of a deleted one
     with transient_errors(rt):
         if resumed and current.get("phase") == Phase.FAILED.value and not _workload_made(current):
             return  # it failed before it could start; a restart does not change that
@@ -271,5 +273,9 @@ async def _update_ondemand(
 
 async def _publish(rt: Runtime, body: kopf.Body, cond: dict[str, Any]) -> None:
     await status.publish(
-        rt.kube, body.metadata.namespace, body.metadata.name, status.Update(conditions=[cond])
+        rt.kube,
+        body.metadata.namespace,
+        body.metadata.name,
+        status.Update(conditions=[cond]),
+        cache=rt.published,
     )

@@ -39,8 +39,23 @@ async def sync(
     conditions: list[dict[str, Any]] | None = None,
     finished_pod: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """Collect and publish for service `sid`; returns the status written (None if nothing to do)."""
-    async with rt.collector.lock(sid):
+    """Collect and publish for service `sid`; returns the status written (None if nothing to do).
+
+    A plain trigger (no conditions, no pod) is dropped when another one already waits for the lock:
+    that one has not read anything yet, so it will see whatever this trigger was about.
+    """
+    plain = not conditions and finished_pod is None
+    if plain and sid in rt.queued:
+        return None
+    lock = rt.collector.lock(sid)
+    if plain:
+        rt.queued.add(sid)
+    try:
+        await lock.acquire()
+    finally:
+        if plain:
+            rt.queued.discard(sid)  # acquired (or cancelled): this trigger no longer waits
+    try:
         if job_type is JobType.ONDEMAND:
             update = await _ondemand(rt, namespace, sid)
         elif job_type is JobType.SCHEDULED:
@@ -52,7 +67,9 @@ async def sync(
                 return None
             update = status.Update()
         update.conditions = [*(conditions or []), *update.conditions]
-        return await status.publish(rt.kube, namespace, sid, update)
+        return await status.publish(rt.kube, namespace, sid, update, cache=rt.published)
+    finally:
+        lock.release()
 
 
 def _pod_index(pod: dict[str, Any] | None) -> int | None:
@@ -138,9 +155,9 @@ async def on_finished_pod(rt: Runtime, namespace: str, pod: dict[str, Any]) -> N
 
 
 def is_settled(resource_status: dict[str, Any]) -> bool:
-    """An ondemand resource that finished and whose outputs are all collected needs no sweeping."""
-    collected = any(
-        c.get("type") == status.OUTPUTS_COLLECTED and c.get("status") == "True"
-        for c in resource_status.get("conditions") or []
-    )
-    return resource_status.get("phase") in status.TERMINAL and collected
+    """Nothing left to sweep: an ondemand resource that finished with all its outputs collected, or
+    one that failed before its workload was made."""
+    true = {c.get("type") for c in resource_status.get("conditions") or [] if c.get("status") == "True"}
+    if resource_status.get("phase") not in status.TERMINAL:
+        return False
+    return status.OUTPUTS_COLLECTED in true or status.WORKLOAD_CREATED not in true

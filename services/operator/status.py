@@ -195,25 +195,43 @@ def changes(
 
 
 async def publish(
-    kube: Kube, namespace: str, name: str, update: Update, *, defaults: dict[str, Any] | None = None
+    kube: Kube,
+    namespace: str,
+    name: str,
+    update: Update,
+    *,
+    defaults: dict[str, Any] | None = None,
+    cache: dict[tuple[str, str], dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """Write `update` to the resource's status (and `defaults` for fields it does not have yet).
-    Returns the resource's status as written (None if the resource is gone)."""
+    Returns the resource's status as written (None if the resource is gone).
+
+    `cache` holds the status this process last read or wrote per resource: when `update` changes
+    nothing in it, nothing is read or written (most events change nothing). The operator is the only
+    writer of the status; a resource made again under the same name is dropped from the cache first.
+    """
+    key = (namespace, name)
+    if cache is not None and key in cache and not changes(cache[key], update, defaults):
+        return cache[key]
     path = object_path(crd.KIND, namespace, name)
     for _ in range(_ATTEMPTS):
         resource = await kube.get(path)
         if resource is None:
+            if cache is not None:
+                cache.pop(key, None)
             return None
         current = resource.get("status") or {}
         patch = changes(current, update, defaults)
-        if not patch:
-            return current
-        body = {"metadata": {"resourceVersion": resource["metadata"]["resourceVersion"]}, "status": patch}
-        try:
-            await kube.merge_patch(object_path(crd.KIND, namespace, name, "status"), body)
-        except ApiException as e:
-            if e.status == 409:
-                continue
-            raise
-        return {**current, **patch}
+        if patch:
+            body = {"metadata": {"resourceVersion": resource["metadata"]["resourceVersion"]}, "status": patch}
+            try:
+                await kube.merge_patch(object_path(crd.KIND, namespace, name, "status"), body)
+            except ApiException as e:
+                if e.status == 409:
+                    continue
+                raise
+        written = {**current, **patch}
+        if cache is not None:
+            cache[key] = written
+        return written
     raise RuntimeError(f"status of {namespace}/{name} kept changing; giving up this round")

@@ -8,6 +8,7 @@ import pytest
 
 from services.operator import layout, status, workloads
 from services.operator.outputs import RecordState, output_files
+from services.operator.runs import is_settled
 from services.operator.settings import OperatorSettings
 from services.operator.workloads import AnalyticsSpec, InvalidSpec
 from services.shared.names import SERVICE_ID_LABEL
@@ -215,3 +216,14 @@ def test_output_listing_skips_symlinks(tmp_path: Path) -> None:
     (run / "linked-dir").symlink_to(tmp_path)
     assert output_files(run) == ["a.json", "sub/b.txt"]
     assert output_files(tmp_path / "missing") == []
+
+
+def test_only_finished_collected_or_never_started_resources_skip_the_sweep() -> None:
+    def with_(phase: str, *true: str) -> dict:
+        return {"phase": phase, "conditions": [status.condition(t, True, "x") for t in true]}
+
+    assert is_settled(with_("Succeeded", "WorkloadCreated", "OutputsCollected"))
+    assert not is_settled(with_("Failed", "WorkloadCreated"))  # runs failed, outputs still to collect
+    assert is_settled(with_("Failed", "RecordFound"))  # failed before its workload was made
+    assert not is_settled(with_("Running", "WorkloadCreated", "OutputsCollected"))
+    assert not is_settled({})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -14,7 +15,7 @@ from services.shared.files import FileStore
 def content_disposition(filename: str) -> str:
     """`attachment` with an ASCII fallback name and the exact name in RFC 5987 form (RFC 6266 §4.3)."""
     fallback = (
-        "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\%;' else "_" for c in filename) or "download"
+        "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\%;/' else "_" for c in filename) or "download"
     )
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
@@ -40,13 +41,21 @@ async def stream_file(
             await chunks.aclose()
 
     metadata = doc.get("metadata") or {}
+    name = filename or str(doc.get("filename") or "download")
     headers = {
         "Content-Length": str(int(doc["length"])),
-        "Content-Disposition": content_disposition(filename or str(doc.get("filename") or "download")),
+        "Content-Disposition": content_disposition(name),
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, no-cache",
     }
     if metadata.get("sha256"):
         headers["ETag"] = f'"{metadata["sha256"]}"'
-    media_type = metadata.get("content_type") or doc.get("contentType") or "application/octet-stream"
+    # Outputs stored by the operator carry no content type: guess it from the name (the download is an
+    # attachment with nosniff, so the browser never renders it in our origin).
+    media_type = (
+        metadata.get("content_type")
+        or doc.get("contentType")
+        or mimetypes.guess_type(name)[0]
+        or "application/octet-stream"
+    )
     return StreamingResponse(body(), media_type=media_type, headers=headers)

@@ -275,3 +275,34 @@ async def test_output_whose_file_is_gone_is_404(client, service_with_outputs, fi
     response = await client.get(f"/service/{service_with_outputs}/output/0")
     assert response.status_code == 404
     assert "no longer stored" in response.json()["detail"]
+
+
+async def test_output_stored_by_the_operator_gets_a_content_type_from_its_name(
+    client, records, files_db
+) -> None:
+    import gridfs
+
+    from services.shared.files import CHUNK_SIZE, output_file_id
+
+    service_id = ObjectId()
+    file_id = output_file_id(str(service_id), 0, "plots/flow.png")
+    content = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 5000
+    bucket = gridfs.GridFSBucket(files_db, chunk_size_bytes=CHUNK_SIZE)
+    bucket.upload_from_stream_with_id(
+        file_id,
+        "plots/flow.png",
+        content,
+        metadata={"service_id": str(service_id), "run": 0, "kind": "output"},
+    )
+    records.insert_one(
+        {
+            "_id": service_id,
+            "image": "x",
+            "output_files": [{"run": 0, "file_id": str(file_id), "filename": "plots/flow.png"}],
+        }
+    )
+    response = await client.get(f"/service/{service_id}/output/0")
+    assert response.status_code == 200
+    assert response.content == content
+    assert response.headers["Content-Type"] == "image/png"
+    assert response.headers["Content-Disposition"].endswith("filename*=UTF-8''plots%2Fflow.png")

@@ -17,8 +17,8 @@ is collected again: files already in GridFS are skipped, the others uploaded, an
 once. Nothing is lost, nothing stored twice. Within the process one lock per service serialises its
 collections (pod events, Job events and the sweep can all ask for the same run).
 
-The record also keeps the operator's bookkeeping for scheduled services: `run_bases` (first run
-number of each Job the CronJob started) and `next_run`.
+The record also keeps the operator's bookkeeping for scheduled services: `run_bases` (the first run
+number of each Job the CronJob started, by Job uid) and `next_run`.
 """
 
 from __future__ import annotations
@@ -200,24 +200,25 @@ class Collector:
                 return len(merged)
         raise RuntimeError(f"service {sid}: the record kept changing while run {run.number} was recorded")
 
-    async def run_base(self, sid: str, job_name: str, completions: int) -> int | None:
-        """The first run number of Job `job_name` of a scheduled service, allocated once (None if no
-        record). Jobs get consecutive blocks of `completions` numbers in the order they ask."""
+    async def run_base(self, sid: str, job_uid: str, completions: int) -> int | None:
+        """The first run number of a Job (by uid: names may hold dots, which MongoDB reads as paths)
+        of a scheduled service, allocated once (None if no record). Jobs get consecutive blocks of
+        `completions` numbers in the order they ask."""
         oid = ObjectId(sid)
         for _ in range(_ATTEMPTS):
             document = await self.records.find_one({"_id": oid}, projection={RUN_BASES: 1, NEXT_RUN: 1})
             if document is None:
                 return None
             bases = document.get(RUN_BASES) or {}
-            if job_name in bases:
-                return int(bases[job_name])
+            if job_uid in bases:
+                return int(bases[job_uid])
             base = int(document.get(NEXT_RUN) or 0)
             guard = {
                 "_id": oid,
-                f"{RUN_BASES}.{job_name}": {"$exists": False},
+                f"{RUN_BASES}.{job_uid}": {"$exists": False},
                 NEXT_RUN: document.get(NEXT_RUN),
             }
-            update = {"$set": {f"{RUN_BASES}.{job_name}": base, NEXT_RUN: base + completions}}
+            update = {"$set": {f"{RUN_BASES}.{job_uid}": base, NEXT_RUN: base + completions}}
             if (await self.records.update_one(guard, update)).matched_count:
                 return base
-        raise RuntimeError(f"service {sid}: could not allocate run numbers for {job_name}")
+        raise RuntimeError(f"service {sid}: could not allocate run numbers for Job {job_uid}")

@@ -115,7 +115,7 @@ async def _scheduled(
             # A new Job of the CronJob: make its output directories now, before its pods need them.
             layout.prepare_runs(root, sid, range(completions), name)
             continue
-        base = await rt.collector.run_base(sid, name, completions)
+        base = await rt.collector.run_base(sid, job["metadata"]["uid"], completions)
         if base is None:
             return None
         for index in sorted(succeeded | failed):

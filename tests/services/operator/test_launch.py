@@ -127,7 +127,7 @@ def test_scheduled_runs_are_collected_with_their_own_run_numbers(operator_env: O
         (0, "result.json"),
         (1, "result.json"),
     ]
-    assert record["run_bases"] == {f"ana-{sid}-manual": 0}
+    assert record["run_bases"] == {manual["metadata"]["uid"]: 0}
 
 
 def test_persistent_with_port_becomes_deployment_service_and_ingress(operator_env: OperatorEnv) -> None:

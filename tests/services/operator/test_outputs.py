@@ -120,8 +120,8 @@ async def test_each_scheduled_job_gets_its_own_block_of_run_numbers(
     client: AsyncMongoClient, sid: str
 ) -> None:
     collector = Collector(client, FileStore(client))
-    assert await collector.run_base(sid, "ana-x-100", 3) == 0
-    assert await collector.run_base(sid, "ana-x-105", 3) == 3
-    assert await collector.run_base(sid, "ana-x-100", 3) == 0  # asked again: the same block
-    assert await Collector(client, FileStore(client)).run_base(sid, "ana-x-110", 2) == 6
-    assert await collector.run_base(str(ObjectId()), "ana-y-1", 1) is None
+    assert await collector.run_base(sid, "uid-100", 3) == 0
+    assert await collector.run_base(sid, "uid-105", 3) == 3
+    assert await collector.run_base(sid, "uid-100", 3) == 0  # asked again: the same block
+    assert await Collector(client, FileStore(client)).run_base(sid, "uid-110", 2) == 6
+    assert await collector.run_base(str(ObjectId()), "uid-1", 1) is None

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 import os
 import stat
 from collections.abc import Iterable
@@ -158,7 +159,13 @@ class Collector:
                     file_id,
                     relative,
                     reader,
-                    metadata={"service_id": sid, "run": run.number, "kind": "output"},
+                    metadata={
+                        "service_id": sid,
+                        "run": run.number,
+                        "kind": "output",
+                        # as the API stores it for uploads, so downloads get a content type
+                        "content_type": mimetypes.guess_type(relative)[0] or "application/octet-stream",
+                    },
                 )
             finally:
                 reader.close()

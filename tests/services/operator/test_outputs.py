@@ -62,6 +62,12 @@ async def test_runs_finishing_out_of_order_are_recorded_in_run_order(
         assert entry["file_id"] == str(output_file_id(sid, entry["run"], entry["filename"]))
     grid = await store.bucket.open_download_stream(output_file_id(sid, 1, "a/x.json"))
     assert await grid.read() == b'{"run": 1}'
+    assert grid.metadata == {
+        "service_id": sid,
+        "run": 1,
+        "kind": "output",
+        "content_type": "application/json",
+    }
     assert ServiceRecord.from_document(document).outputs_of_run(2)[1].filename == "b.txt"
 
 

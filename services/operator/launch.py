@@ -53,6 +53,11 @@ from .status import condition
 GENERATION_ANNOTATION = "orchestrator.eng.cam.ac.uk/generation"
 
 
+def where(body: kopf.Body) -> tuple[str, str]:
+    """(namespace, name) of a namespaced resource."""
+    return str(body.metadata.namespace), str(body.metadata.name)
+
+
 @contextlib.contextmanager
 def transient_errors(rt: Runtime) -> Iterator[None]:
     """MongoDB or the API server away for a moment: retry soon, with the cause in the log."""
@@ -73,9 +78,9 @@ def transient_errors(rt: Runtime) -> Iterator[None]:
 async def _fail(rt: Runtime, body: kopf.Body, cond: dict[str, Any]) -> kopf.PermanentError:
     await status.publish(
         rt.kube,
-        body.metadata.namespace,
-        body.metadata.name,
+        *where(body),
         status.Update({"phase": Phase.FAILED.value}, [cond]),
+        cache=rt.published,
     )
     return kopf.PermanentError(f"{cond['reason']}: {cond['message']}")
 
@@ -103,8 +108,7 @@ async def _record(rt: Runtime, body: kopf.Body) -> ServiceRecord:
         )
         await status.publish(
             rt.kube,
-            body.metadata.namespace,
-            sid,
+            *where(body),
             status.Update(conditions=[cond]),
             defaults={"phase": Phase.PENDING.value},
             cache=rt.published,
@@ -140,8 +144,10 @@ def _prepare_dirs(rt: Runtime, sid: str, spec: workloads.AnalyticsSpec) -> None:
         layout.service_dir(root, sid).mkdir(parents=True, exist_ok=True)
 
 
-async def launch(rt: Runtime, body: kopf.Body, *, resumed: bool, logger: logging.Logger | Any) -> None:
-    namespace, sid = body.metadata.namespace, body.metadata.name
+async def launch(
+    rt: Runtime, body: kopf.Body, *, resumed: bool, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> None:
+    namespace, sid = where(body)
     current = dict(body.status or {})
     rt.published.pop((namespace, sid), None)  # a new resource may have the name of a deleted one
     with transient_errors(rt):
@@ -197,9 +203,13 @@ def _generation(obj: dict[str, Any]) -> str | None:
 
 
 async def apply_update(
-    rt: Runtime, body: kopf.Body, old: dict[str, Any], new: dict[str, Any], logger: logging.Logger | Any
+    rt: Runtime,
+    body: kopf.Body,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    logger: logging.Logger | logging.LoggerAdapter[Any],
 ) -> None:
-    namespace, sid = body.metadata.namespace, body.metadata.name
+    namespace, sid = where(body)
     with transient_errors(rt):
         if (old or {}).get("jobType") != (new or {}).get("jobType"):
             msg = "jobType cannot change; launch a new service instead"
@@ -253,9 +263,9 @@ async def _update_ondemand(
     body: kopf.Body,
     spec: workloads.AnalyticsSpec,
     desired: dict[str, Any],
-    logger: logging.Logger | Any,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
 ) -> None:
-    namespace, sid = body.metadata.namespace, body.metadata.name
+    namespace, sid = where(body)
     path = object_path("Job", namespace, workloads.child_name(sid))
     job = await rt.kube.get(path)
     if job is None or _generation(job) == _generation(desired):
@@ -274,8 +284,7 @@ async def _update_ondemand(
 async def _publish(rt: Runtime, body: kopf.Body, cond: dict[str, Any]) -> None:
     await status.publish(
         rt.kube,
-        body.metadata.namespace,
-        body.metadata.name,
+        *where(body),
         status.Update(conditions=[cond]),
         cache=rt.published,
     )

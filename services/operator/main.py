@@ -41,12 +41,13 @@ from .workloads import JOB_NAME_LABEL, MANAGED_BY_LABEL
 
 PREFIX = "orchestrator.eng.cam.ac.uk"
 ANALYTICS = (crd.GROUP, crd.VERSION, crd.PLURAL)
-OURS = {MANAGED_BY_LABEL: MANAGED_BY_OPERATOR, SERVICE_ID_LABEL: kopf.PRESENT}
+OURS: dict[str, Any] = {MANAGED_BY_LABEL: MANAGED_BY_OPERATOR, SERVICE_ID_LABEL: kopf.PRESENT}
+Logger = logging.Logger | logging.LoggerAdapter[Any]
 SETTINGS = get_settings()
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
     settings.watching.server_timeout = SETTINGS.watch_server_timeout
     settings.watching.client_timeout = SETTINGS.watch_client_timeout
     settings.watching.connect_timeout = SETTINGS.watch_connect_timeout
@@ -68,17 +69,13 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.resume(*ANALYTICS, backoff=SETTINGS.error_retry_seconds)
 @kopf.on.create(*ANALYTICS, backoff=SETTINGS.error_retry_seconds)
-async def launch(
-    body: kopf.Body, reason: kopf.Reason, memo: kopf.Memo, logger: logging.Logger, **_: Any
-) -> None:
+async def launch(body: kopf.Body, reason: str, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
     """Read the record, stage the inputs, make the workload."""
     await launching.launch(memo.runtime, body, resumed=reason == kopf.Reason.RESUME, logger=logger)
 
 
 @kopf.on.update(*ANALYTICS, field="spec", backoff=SETTINGS.error_retry_seconds)
-async def update(
-    body: kopf.Body, old: Any, new: Any, memo: kopf.Memo, logger: logging.Logger, **_: Any
-) -> None:
+async def update(body: kopf.Body, old: Any, new: Any, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
     """Apply a spec change where it can be applied (see `launch.apply_update`)."""
     await launching.apply_update(memo.runtime, body, dict(old or {}), dict(new or {}), logger)
 
@@ -89,11 +86,15 @@ async def sweep(body: kopf.Body, spec: kopf.Spec, memo: kopf.Memo, **_: Any) -> 
     if runs.is_settled(dict(body.status or {})):
         return
     try:
-        job_type = JobType(spec.get("jobType"))
+        job_type = JobType(str(spec.get("jobType")))
     except ValueError:
         return
     with launching.transient_errors(memo.runtime):
-        await runs.sync(memo.runtime, body.metadata.namespace, body.metadata.name, job_type)
+        await runs.sync(memo.runtime, _namespace(body), body.metadata.name, job_type)
+
+
+def _namespace(body: kopf.Body) -> str:
+    return str(body.metadata.namespace)
 
 
 def _sid(body: kopf.Body) -> str:
@@ -106,7 +107,7 @@ async def job_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_:
     if event.get("type") == "DELETED":
         return
     with launching.transient_errors(memo.runtime):
-        await runs.sync(memo.runtime, body.metadata.namespace, _sid(body), runs.job_type_of_job(dict(body)))
+        await runs.sync(memo.runtime, _namespace(body), _sid(body), runs.job_type_of_job(dict(body)))
 
 
 def _succeeded(body: kopf.Body, **_: Any) -> bool:
@@ -119,7 +120,7 @@ async def pod_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_:
     if event.get("type") == "DELETED":
         return
     with launching.transient_errors(memo.runtime):
-        await runs.on_finished_pod(memo.runtime, body.metadata.namespace, dict(body))
+        await runs.on_finished_pod(memo.runtime, _namespace(body), dict(body))
 
 
 @kopf.on.event("batch", "v1", "cronjobs", labels=OURS)
@@ -127,7 +128,7 @@ async def cronjob_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, 
     if event.get("type") == "DELETED":
         return
     with launching.transient_errors(memo.runtime):
-        await runs.sync(memo.runtime, body.metadata.namespace, _sid(body), JobType.SCHEDULED)
+        await runs.sync(memo.runtime, _namespace(body), _sid(body), JobType.SCHEDULED)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=OURS)
@@ -135,7 +136,7 @@ async def deployment_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Mem
     if event.get("type") == "DELETED":
         return
     with launching.transient_errors(memo.runtime):
-        await runs.sync(memo.runtime, body.metadata.namespace, _sid(body), JobType.PERSISTENT)
+        await runs.sync(memo.runtime, _namespace(body), _sid(body), JobType.PERSISTENT)
 
 
 def run() -> None:

@@ -71,7 +71,7 @@ class AnalyticsSpec:
         if not isinstance(image, str) or not image.strip():
             raise InvalidSpec("spec.image is required")
         try:
-            job_type = JobType(spec.get("jobType"))
+            job_type = JobType(str(spec.get("jobType")))
         except ValueError:
             raise InvalidSpec(f"spec.jobType must be one of {', '.join(JobType)}") from None
         reps, port, schedule = spec.get("reps"), spec.get("port"), spec.get("schedule")

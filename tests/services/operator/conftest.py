@@ -89,7 +89,8 @@ class OperatorEnv:
     started: list[OperatorProcess] = field(default_factory=list)
 
     # -- the operator process -------------------------------------------------------------------
-    def start_operator(self, **settings: str) -> OperatorProcess:
+    def start_operator(self, *, kopf_cli: bool = False, **settings: str) -> OperatorProcess:
+        """The operator as `dtpoc-operator`, or with `kopf_cli` as `kopf run -m services.operator.main`."""
         port = processes.free_port()
         env = {
             "KUBECONFIG": str(self.cluster.kubeconfig),
@@ -107,8 +108,13 @@ class OperatorEnv:
             **settings,
         }
         log = self.workdir / f"operator-{len(self.started)}.log"
-        script = Path(sys.executable).parent / "dtpoc-operator"
-        process = OperatorProcess(processes.start([script], log, env), port, log)
+        bin_dir = Path(sys.executable).parent
+        command: list[str | Path] = [bin_dir / "dtpoc-operator"]
+        if kopf_cli:
+            liveness = f"http://127.0.0.1:{port}/healthz"
+            command = [bin_dir / "kopf", "run", "-m", "services.operator.main", "--standalone"]
+            command += ["--namespace", self.namespace, "--liveness", liveness]
+        process = OperatorProcess(processes.start(command, log, env), port, log)
         self.started.append(process)
         try:
             processes.wait_until(process.healthy, 30, "the operator's /healthz")

@@ -234,3 +234,10 @@ def test_deleting_the_resource_removes_children_and_keeps_outputs(
     operator_env.kubectl("delete", crd.PLURAL, sid, "--timeout=30s")
     eventually(lambda: operator_env.get("job", f"ana-{sid}") is None, 60, "the Job to be garbage-collected")
     assert operator_env.record(sid)["collected_runs"] == [0]  # the record (and GridFS) untouched
+
+
+def test_kopf_run_runs_the_same_operator(operator_env: OperatorEnv) -> None:
+    operator_env.start_operator(kopf_cli=True)
+    sid = operator_env.insert_record(image=IMAGE, reps=1)
+    operator_env.create_analytics(sid, {"image": IMAGE, "jobType": "ondemand", "reps": 1})
+    assert operator_env.wait_phase(sid, "Succeeded")["succeeded"] == 1

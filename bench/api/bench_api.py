@@ -53,12 +53,14 @@ NAMESPACE = "bench"
 
 
 class RssSampler:
-    """Peak resident memory of a process, sampled every few milliseconds in a thread."""
+    """Peak resident memory of a process, sampled every few milliseconds in a thread, and the CPU time
+    it used meanwhile."""
 
     def __init__(self, pid: int, interval: float = 0.005) -> None:
         self.process = psutil.Process(pid)
         self.interval = interval
         self.peak = 0
+        self.cpu_seconds = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -67,14 +69,20 @@ class RssSampler:
             self.peak = max(self.peak, self.process.memory_info().rss)
             time.sleep(self.interval)
 
+    def _cpu(self) -> float:
+        times = self.process.cpu_times()
+        return times.user + times.system
+
     def __enter__(self) -> RssSampler:
         self.peak = self.process.memory_info().rss
+        self._cpu_start = self._cpu()
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
+        self.cpu_seconds = self._cpu() - self._cpu_start
 
 
 @contextmanager
@@ -180,6 +188,7 @@ async def bench_transfers(base_url: str, api_pid: int, mongo_url: str, sizes: li
             repeats = 15 if size_mb <= 1 else 3 if size_mb <= 50 else 2
             row: dict = {"size_mb": size_mb, "repeats": repeats}
             up_api, up_direct, down_api, down_direct, peak_up, peak_down = [], [], [], [], 0, 0
+            cpu_up, cpu_down = 0.0, 0.0
             for _ in range(repeats):
                 data = os.urandom(size)  # fresh content: identical content would be de-duplicated
                 elapsed, direct_id = await direct_upload(direct_bucket, data)
@@ -188,10 +197,12 @@ async def bench_transfers(base_url: str, api_pid: int, mongo_url: str, sizes: li
                     elapsed, api_id = await api_upload(client, data)
                 up_api.append(elapsed)
                 peak_up = max(peak_up, sampler.peak)
+                cpu_up += sampler.cpu_seconds
                 down_direct.append(await direct_download(store, direct_id, size))
                 with RssSampler(api_pid) as sampler:
                     down_api.append(await api_download(client, api_id, size))
                 peak_down = max(peak_down, sampler.peak)
+                cpu_down += sampler.cpu_seconds
                 await direct_bucket.delete(direct_id)
                 await client.delete(f"/files/{api_id}", headers=AUTH)
                 del data
@@ -207,6 +218,8 @@ async def bench_transfers(base_url: str, api_pid: int, mongo_url: str, sizes: li
                 idle_rss_mb=idle / MB,
                 peak_rss_upload_mb=peak_up / MB,
                 peak_rss_download_mb=peak_down / MB,
+                api_cpu_ms_per_mb_upload=cpu_up * 1000 / (size_mb * repeats),
+                api_cpu_ms_per_mb_download=cpu_down * 1000 / (size_mb * repeats),
             )
             results.append(row)
             print(
@@ -340,6 +353,11 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"api-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(results, indent=2))
+    for r in transfers:
+        print(
+            f"API CPU per MB at {r['size_mb']} MB: upload {r['api_cpu_ms_per_mb_upload']:.1f} ms, "
+            f"download {r['api_cpu_ms_per_mb_download']:.1f} ms"
+        )
     print(f"\nwrote {out}")
 
 

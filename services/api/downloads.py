@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import mimetypes
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,6 +12,36 @@ from urllib.parse import quote
 from fastapi.responses import StreamingResponse
 
 from services.shared.files import FileStore
+
+# Chunks read ahead of what the caller has taken: MongoDB fetches the next batch while the last one is
+# being sent, instead of waiting idle (bounded: PREFETCH_CHUNKS plus one cursor batch in memory).
+PREFETCH_CHUNKS = 8
+_END = object()
+
+
+async def read_ahead(chunks: AsyncIterator[bytes], depth: int = PREFETCH_CHUNKS) -> AsyncIterator[bytes]:
+    """`chunks`, read by a task of their own up to `depth` chunks ahead of the consumer."""
+    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=depth)
+
+    async def produce() -> None:
+        try:
+            async for chunk in chunks:
+                await queue.put(chunk)
+        except Exception as exc:
+            await queue.put(exc)
+        else:
+            await queue.put(_END)
+
+    producer = asyncio.create_task(produce())
+    try:
+        while (item := await queue.get()) is not _END:
+            if isinstance(item, Exception):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        producer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await producer
 
 
 def content_disposition(filename: str) -> str:
@@ -35,7 +67,7 @@ async def stream_file(
         try:
             if first:
                 yield first
-            async for chunk in chunks:
+            async for chunk in read_ahead(chunks):
                 yield chunk
         finally:
             await chunks.aclose()

@@ -31,6 +31,7 @@ from ..deps import (
     next_page_link,
 )
 from ..downloads import stream_file
+from ..kube import MAX_SELECTED
 from ..models import (
     LaunchRequest,
     LaunchResponse,
@@ -151,15 +152,20 @@ async def list_services(
     make a second call, listing the namespace, to match them by name.
     """
     page = services.find({}, projection=SUMMARY_FIELDS, sort=[("_id", -1)], skip=skip, limit=limit + 1)
-    docs = await page.to_list()
+    if limit > MAX_SELECTED:
+        # A page this big lists the whole namespace anyway: no need to wait for the records first.
+        docs, resources = await asyncio.gather(page.to_list(), analytics.list())
+        everything = True
+    else:
+        docs = await page.to_list()
+        resources = await analytics.list([str(doc["_id"]) for doc in docs[:limit]])
+        everything = False
     if len(docs) > limit:
         docs = docs[:limit]
         response.headers["Link"] = next_page_link(request, skip + limit, limit)
     now = datetime.now(UTC)
-    ids = [str(doc["_id"]) for doc in docs]
-    resources = await analytics.list(ids)
     unmatched = [doc for doc in docs if str(doc["_id"]) not in resources and _older_than_grace(doc, now)]
-    if unmatched:
+    if unmatched and not everything:
         resources = await analytics.list()
     return [_summary(doc, resources.get(str(doc["_id"])), now) for doc in docs]
 

@@ -240,11 +240,12 @@ async def test_list_matches_hand_made_resources_and_reports_missing_ones(
     fresh = ObjectId()
     records.insert_one({"_id": fresh, "image": IMAGE, "created_at": datetime.now(UTC)})
 
-    listed = {s["id"]: s for s in (await kube_api.get("/service")).json()}
-    assert (listed[str(hand_made)]["status"], listed[str(hand_made)]["active"]) == ("running", 2)
-    assert listed[str(orphan)]["status"] == "error"
-    assert listed[str(orphan)]["message"] == "the Analytics resource is missing"
-    assert listed[str(fresh)]["status"] == "pending"
+    for limit in (100, 1000):  # a small page selects by label then falls back; a big one lists all at once
+        listed = {s["id"]: s for s in (await kube_api.get("/service", params={"limit": limit})).json()}
+        assert (listed[str(hand_made)]["status"], listed[str(hand_made)]["active"]) == ("running", 2)
+        assert listed[str(orphan)]["status"] == "error"
+        assert listed[str(orphan)]["message"] == "the Analytics resource is missing"
+        assert listed[str(fresh)]["status"] == "pending"
 
 
 async def test_terminate_removes_resource_and_record(kube_api, cluster, namespace, records) -> None:

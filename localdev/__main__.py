@@ -22,12 +22,13 @@ from pathlib import Path
 from . import processes
 from .cluster import LocalCluster
 from .ferretdb import FerretDB
-from .pulumi import PulumiWorkspace
+from .pulumi import PulumiWorkspace, project_view
 from .tools import REPO, find_tools
 
 STATE_DIR = Path(os.environ.get("DTPOC_STATE_DIR", REPO / ".local"))
 STATE_FILE = STATE_DIR / "state.json"
 STACK = "local"
+PROJECT = STATE_DIR / "project"  # the program seen through symlinks, with its own stack file
 API_BASE = "/api/orchestrator/v1alpha1"
 # Secret config keys of the program (see Pulumi.yaml), set from generated values.
 SECRET_KEYS = ("mongodbPassword", "influxdbPassword", "influxdbToken", "apiToken")
@@ -71,28 +72,20 @@ def generated_secrets() -> dict[str, str]:
 
 
 def pulumi_up(workspace: PulumiWorkspace, values: dict[str, str]) -> dict[str, object]:
-    stacks = workspace.run("stack", "ls", "--json", cwd=REPO).stdout
+    stacks = workspace.run("stack", "ls", "--json", cwd=PROJECT).stdout
     if not any(s["name"] == STACK for s in json.loads(stacks or "[]")):
-        workspace.run("stack", "init", STACK, cwd=REPO)
+        workspace.run("stack", "init", STACK, cwd=PROJECT)
     for key, value in values.items():
         # The value travels on stdin, never on a command line.
-        subprocess.run(
-            [str(workspace.tools.pulumi), "config", "set", "--secret", "--stack", STACK, key],
-            input=value,
-            text=True,
-            cwd=REPO,
-            env=workspace.env(),
-            check=True,
-            capture_output=True,
-        )
+        workspace.run("config", "set", "--secret", "--stack", STACK, key, cwd=PROJECT, input=value)
     say("pulumi up --stack local (the whole platform; progress below)")
     subprocess.run(
-        [str(workspace.tools.pulumi), "up", "--stack", STACK, "--yes", "--skip-preview", "--non-interactive"],
-        cwd=REPO,
+        workspace.command("up", "--stack", STACK, "--yes", "--skip-preview"),
+        cwd=PROJECT,
         env=workspace.env(),
         check=True,
     )
-    outputs = workspace.run("stack", "output", "--stack", STACK, "--json", cwd=REPO).stdout
+    outputs = workspace.run("stack", "output", "--stack", STACK, "--json", cwd=PROJECT).stdout
     return json.loads(outputs or "{}")
 
 
@@ -149,6 +142,7 @@ def up() -> None:
         state.save()
 
         values = generated_secrets()
+        project_view(REPO, PROJECT, STACK)  # a fresh copy of the committed stack file each time
         workspace = PulumiWorkspace.create(tools, STATE_DIR / "pulumi", cluster.kubeconfig)
         outputs = pulumi_up(workspace, values)
         state.namespace = str(outputs.get("namespace", "default"))
@@ -176,35 +170,66 @@ Stop everything with `make down`.""",
     )
 
 
+def stop_service(state: State, name: str) -> None:
+    pid = getattr(state, f"{name}_pid")
+    if pid and processes.alive(pid):
+        say(f"stopping the {name} (pid {pid})")
+        processes.stop(pid)
+
+
+def release_analytics(cluster: LocalCluster, namespace: str) -> None:
+    """Delete the Analytics resources while the operator still runs to lift its finalizers; otherwise
+    deleting the CRD would wait on them. Finalizers left by an operator that is gone are removed."""
+    say("deleting the Analytics resources")
+    if cluster.kubectl(
+        "delete", "analytics", "--all", "-n", namespace, "--timeout=60s", check=False
+    ).returncode:
+        names = cluster.kubectl("get", "analytics", "-n", namespace, "-o", "name", check=False).stdout.split()
+        for name in names:
+            cluster.kubectl(
+                "patch",
+                name,
+                "-n",
+                namespace,
+                "--type=merge",
+                "-p",
+                '{"metadata":{"finalizers":[]}}',
+                check=False,
+            )
+
+
 def down() -> None:
+    """Stops everything `up` started; exits non-zero when `pulumi destroy` failed (after stopping all)."""
     state = State.load()
+    destroyed = True
     tools = find_tools()
-    for name in ("api_pid", "operator_pid"):
-        pid = getattr(state, name)
-        if pid and processes.alive(pid):
-            say(f"stopping {name.removesuffix('_pid')} (pid {pid})")
-            processes.stop(pid)
+    stop_service(state, "api")
     if state.cluster_name:
         cluster = LocalCluster(state.cluster_name, STATE_DIR / "kwok", state.cluster_port or 0, tools)
         if "stack" in state.started:
+            release_analytics(cluster, state.namespace)
+            stop_service(state, "operator")
             say("pulumi destroy --stack local")
             workspace = PulumiWorkspace.create(tools, STATE_DIR / "pulumi", cluster.kubeconfig)
             result = workspace.run(
-                "destroy", "--stack", STACK, "--yes", "--skip-preview", cwd=REPO, check=False
+                "destroy", "--stack", STACK, "--yes", "--skip-preview", cwd=PROJECT, check=False
             )
-            if result.returncode != 0:
+            destroyed = result.returncode == 0
+            if not destroyed:
                 tail = (result.stdout + result.stderr)[-4000:]
                 say(f"pulumi destroy failed (the cluster goes anyway):\n{tail}")
         say("stopping the local cluster")
         cluster.stop()
-        # The stack's resources went with the cluster; forget them so a new `up` starts clean.
-        workspace = PulumiWorkspace.create(tools, STATE_DIR / "pulumi")
-        workspace.run("stack", "rm", STACK, "--yes", "--force", cwd=REPO, check=False)
-    if state.ferretdb_pid and processes.alive(state.ferretdb_pid):
-        say(f"stopping FerretDB (pid {state.ferretdb_pid})")
-        processes.stop(state.ferretdb_pid)
+        if "stack" in state.started:
+            # The stack's resources went with the cluster; forget them so that a new `up` starts clean.
+            workspace = PulumiWorkspace.create(tools, STATE_DIR / "pulumi")
+            workspace.run("stack", "rm", STACK, "--yes", "--force", cwd=PROJECT, check=False)
+    stop_service(state, "operator")
+    stop_service(state, "ferretdb")
     STATE_FILE.unlink(missing_ok=True)
     say("down")
+    if not destroyed:
+        raise SystemExit(1)
 
 
 def status() -> None:

@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from tenacity import Retrying, stop_after_attempt, wait_fixed
+
 from . import processes
 from .tools import Tools
 
@@ -63,7 +65,10 @@ class LocalCluster:
                 "--wait=120s",
                 "--quiet-pull",
             )
-            cluster._kwokctl("scale", "node", f"--replicas={nodes}")
+            # Right after start-up the apiserver can still refuse a connection now and then.
+            for attempt in Retrying(stop=stop_after_attempt(5), wait=wait_fixed(1), reraise=True):
+                with attempt:
+                    cluster._kwokctl("scale", "node", f"--replicas={nodes}")
         except Exception:
             cluster.stop()
             raise

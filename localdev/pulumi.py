@@ -5,11 +5,24 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from .tools import Tools
+
+
+def project_view(repo: Path, dest: Path, stack: str) -> Path:
+    """A folder that is the program (symlinks into the repository) with its own copy of the stack file:
+    `stack init` and `config set --secret` write to the stack file, and the committed one stays as it is."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("Pulumi.yaml", "__main__.py", "components", "services", ".venv"):
+        link = dest / name
+        if not link.is_symlink():
+            link.symlink_to(repo / name)
+    shutil.copy2(repo / f"Pulumi.{stack}.yaml", dest / f"Pulumi.{stack}.yaml")
+    return dest
 
 
 @dataclass
@@ -49,16 +62,20 @@ class PulumiWorkspace:
             env["KUBECONFIG"] = str(self.kubeconfig)
         return env
 
+    def command(self, *args: str) -> list[str]:
+        return [str(self.tools.pulumi), *args, "--non-interactive"]
+
     def run(
-        self, *args: str, cwd: Path, check: bool = True, timeout: float = 900
+        self, *args: str, cwd: Path, check: bool = True, timeout: float = 900, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(self.tools.pulumi), *args, "--non-interactive"],
+            self.command(*args),
             cwd=cwd,
             env=self.env(),
             capture_output=True,
             text=True,
             timeout=timeout,
+            input=input,
         )
         if check and result.returncode != 0:
             raise RuntimeError(

@@ -59,9 +59,13 @@ API_RULES: tuple[Rule, ...] = (
 
 # The operator watches Analytics objects (kopf keeps its finalizer and progress on them: patch), writes their
 # status, makes and cleans up their workloads, reads the pods of runs, and reports Kubernetes events.
+# `analytics/finalizers: update`: its children carry ownerReferences with blockOwnerDeletion, which clusters
+# running the OwnerReferencesPermissionEnforcement admission plugin allow only to who may update the owner's
+# finalizers.
 OPERATOR_RULES: tuple[Rule, ...] = (
     Rule((crd.GROUP,), (crd.PLURAL,), ("get", "list", "watch", "patch")),
     Rule((crd.GROUP,), (f"{crd.PLURAL}/status",), ("get", "patch")),
+    Rule((crd.GROUP,), (f"{crd.PLURAL}/finalizers",), ("update",)),
     Rule(("batch",), ("jobs", "cronjobs"), _WORKLOAD_VERBS),
     Rule(("apps",), ("deployments",), _WORKLOAD_VERBS),
     Rule(("",), ("services",), _WORKLOAD_VERBS),

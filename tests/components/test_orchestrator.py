@@ -106,6 +106,7 @@ def test_operator_rules_are_exact(run) -> None:
     assert rules_of(run, "orchestrator-operator") == [
         (("eng.cam.ac.uk",), ("analytics",), ("get", "list", "watch", "patch")),
         (("eng.cam.ac.uk",), ("analytics/status",), ("get", "patch")),
+        (("eng.cam.ac.uk",), ("analytics/finalizers",), ("update",)),
         (("batch",), ("jobs", "cronjobs"), crud),
         (("apps",), ("deployments",), crud),
         (("",), ("services",), crud),

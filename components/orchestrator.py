@@ -29,10 +29,12 @@ from .common import (
     field_env,
     http_probe,
     ingress,
+    kube_api_access_mount,
+    kube_api_access_volume,
     meta,
     mount,
     restricted_security_context,
-    secret_env,
+    secret_volume,
     service,
     service_port,
 )
@@ -49,6 +51,13 @@ TOKEN_KEY = "token"  # noqa: S105 (a key name, not a value)
 MIB = 1024 * 1024
 
 _WORKLOAD_VERBS = ("get", "list", "watch", "create", "patch", "delete")
+
+# hostPath data only: the init container that hands /data to the operator's user.
+CHOWN_SKIPS = {
+    "CKV_K8S_25": "the data-owner init container needs CHOWN, as root, to hand a hostPath folder to 10001",
+    "CKV_K8S_15": "busybox pinned to a release line; IfNotPresent keeps offline clusters working",
+    "CKV_K8S_43": "busybox referenced by a maintained tag; its digest changes with every patch release",
+}
 
 # The API manages Analytics objects only: launch (create), terminate (delete), list and watch them, and read
 # their status. Records and files live in MongoDB.
@@ -130,13 +139,30 @@ class OrchestratorArgs:
         return f"{math.ceil(self.max_upload_bytes / MIB) + 1}m"
 
 
+# Secrets reach our own services as files (settings `*_FILE`), never as environment variables: the
+# environment leaks into crash reports, `/proc/<pid>/environ` and child processes.
+SECRETS_ROOT = "/var/run/secrets/dtpoc"
+MONGODB_SECRET_VOLUME = "mongodb-credentials"  # noqa: S105 (a volume name, not a value)
+MONGODB_SECRET_DIR = f"{SECRETS_ROOT}/mongodb"
+API_TOKEN_VOLUME = "api-token"  # noqa: S105 (a volume name, not a value)
+API_TOKEN_DIR = f"{SECRETS_ROOT}/api"
+
+
 def mongodb_env(args: OrchestratorArgs) -> list[k8s.core.v1.EnvVarArgs]:
     return [
         env("MONGODB_HOST", args.mongodb_host),
         env("MONGODB_PORT", str(args.mongodb_port)),
-        secret_env("MONGODB_USERNAME", args.mongodb_secret_name, "username"),
-        secret_env("MONGODB_PASSWORD", args.mongodb_secret_name, "password"),
+        env("MONGODB_USERNAME_FILE", f"{MONGODB_SECRET_DIR}/username"),
+        env("MONGODB_PASSWORD_FILE", f"{MONGODB_SECRET_DIR}/password"),
     ]
+
+
+def mongodb_secret_volume(args: OrchestratorArgs) -> k8s.core.v1.VolumeArgs:
+    return secret_volume(MONGODB_SECRET_VOLUME, args.mongodb_secret_name)
+
+
+def mongodb_secret_mount() -> k8s.core.v1.VolumeMountArgs:
+    return mount(MONGODB_SECRET_VOLUME, MONGODB_SECRET_DIR, read_only=True)
 
 
 class Orchestrator(pulumi.ComponentResource):
@@ -189,6 +215,7 @@ class Orchestrator(pulumi.ComponentResource):
                     security_context=k8s.core.v1.SecurityContextArgs(
                         run_as_user=0,
                         run_as_non_root=False,
+                        read_only_root_filesystem=True,
                         allow_privilege_escalation=False,
                         capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"], add=["CHOWN"]),
                         seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
@@ -201,9 +228,9 @@ class Orchestrator(pulumi.ComponentResource):
             namespace=ns,
             recreate=True,  # one operator at a time
             service_account_name=self.operator_rbac.service_account_name,
-            automount_service_account_token=True,
             fs_group=APP_UID,
             init_containers=init_containers,
+            policy_skips=CHOWN_SKIPS if args.chown_data else {},
             container=k8s.core.v1.ContainerArgs(
                 name="operator",
                 image=args.operator_image,
@@ -221,9 +248,18 @@ class Orchestrator(pulumi.ComponentResource):
                     ),
                     *mongodb_env(args),
                 ],
-                volume_mounts=[mount("data", OUTPUT_ROOT), mount("tmp", "/tmp")],  # noqa: S108
+                volume_mounts=[
+                    mount("data", OUTPUT_ROOT),
+                    mount("tmp", "/tmp"),  # noqa: S108
+                    mongodb_secret_mount(),
+                    kube_api_access_mount(),
+                ],
                 liveness_probe=http_probe(
                     OPERATOR_HEALTH_PATH, OPERATOR_HEALTH_PORT, initial_delay=10, period=20
+                ),
+                # Ready once kopf runs its handlers (it answers /healthz only then); nothing routes to it.
+                readiness_probe=http_probe(
+                    OPERATOR_HEALTH_PATH, OPERATOR_HEALTH_PORT, initial_delay=5, period=10
                 ),
                 resources=args.operator_resources.args(),
                 security_context=restricted_security_context(),
@@ -236,6 +272,8 @@ class Orchestrator(pulumi.ComponentResource):
                     ),
                 ),
                 empty_dir("tmp"),
+                mongodb_secret_volume(args),
+                kube_api_access_volume(),
             ],
         )
         self.operator_deployment = deployment(f"{name}-operator", operator, after_crd)
@@ -249,21 +287,25 @@ class Orchestrator(pulumi.ComponentResource):
             replicas=args.api_replicas,
             service_name=args.api_service_name,
             service_account_name=self.api_rbac.service_account_name,
-            automount_service_account_token=True,
             fs_group=APP_UID,
             container=k8s.core.v1.ContainerArgs(
                 name="api",
                 image=args.api_image,
                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=API_PORT)],
                 env=[
-                    secret_env("API_TOKEN", self.api_token_secret.metadata.name, TOKEN_KEY),
+                    env("API_TOKEN_FILE", f"{API_TOKEN_DIR}/{TOKEN_KEY}"),
                     field_env("API_NAMESPACE", "metadata.namespace"),
                     env("API_MAX_UPLOAD_BYTES", str(args.max_upload_bytes)),
                     env("API_CORS_ORIGINS", json.dumps(list(args.cors_origins))),
                     *mongodb_env(args),
                 ],
                 # Uploads beyond the in-memory spool go to /tmp: a bounded emptyDir, the root stays read-only.
-                volume_mounts=[mount("tmp", "/tmp")],  # noqa: S108
+                volume_mounts=[
+                    mount("tmp", "/tmp"),  # noqa: S108
+                    mount(API_TOKEN_VOLUME, API_TOKEN_DIR, read_only=True),
+                    mongodb_secret_mount(),
+                    kube_api_access_mount(),
+                ],
                 liveness_probe=http_probe(API_HEALTH_PATH, API_PORT, initial_delay=10, period=20),
                 readiness_probe=http_probe(API_HEALTH_PATH, API_PORT, initial_delay=2, period=10),
                 resources=args.api_resources.args(),
@@ -272,7 +314,10 @@ class Orchestrator(pulumi.ComponentResource):
             volumes=[
                 k8s.core.v1.VolumeArgs(
                     name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=f"{spool_mib}Mi")
-                )
+                ),
+                secret_volume(API_TOKEN_VOLUME, self.api_token_secret.metadata.name),
+                mongodb_secret_volume(args),
+                kube_api_access_volume(),
             ],
             service_ports=[service_port(API_SERVICE_PORT, API_PORT)],
         )

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.shared.mongo import MongoSettings
+from services.shared.mongo import MongoSettings, read_secret_file
 
 BASE_PATH = "/api/orchestrator/v1alpha1"
 GIB = 1024**3
@@ -22,6 +23,8 @@ class ApiSettings(BaseSettings):
 
     # Bearer token for POST and DELETE; without one every mutation is refused (reads stay open).
     token: SecretStr | None = None
+    # Or a file holding it (API_TOKEN_FILE: the platform mounts its Secret, keeping it out of the env).
+    token_file: Path | None = None
     # Namespace of the Analytics resources the API creates, reads and deletes.
     namespace: str = "default"
     # Largest accepted upload, in bytes.
@@ -42,6 +45,13 @@ class ApiSettings(BaseSettings):
     @classmethod
     def _empty_token_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value is not None and value.get_secret_value() else None
+
+    @model_validator(mode="after")
+    def _token_from_file(self) -> Self:
+        if self.token is None and self.token_file is not None:
+            value = read_secret_file(self.token_file)
+            self.token = SecretStr(value) if value else None
+        return self
 
 
 @lru_cache

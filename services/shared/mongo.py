@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Self
 from urllib.parse import quote_plus
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pymongo import AsyncMongoClient
 
 
+def read_secret_file(path: Path) -> str:
+    """A credential mounted from a Kubernetes Secret (a file per key), without a trailing newline."""
+    return path.read_text().rstrip("\r\n")
+
+
 class MongoSettings(BaseSettings):
     """MONGODB_URL wins; otherwise the URL is built from host, port and the credentials that the
-    platform passes in from its Secret (MONGODB_USERNAME / MONGODB_PASSWORD)."""
+    platform passes in from its Secret: as files (MONGODB_USERNAME_FILE / MONGODB_PASSWORD_FILE, the
+    Secret mounted as a volume, so the values never sit in the process environment) or as
+    MONGODB_USERNAME / MONGODB_PASSWORD."""
 
     model_config = SettingsConfigDict(env_prefix="MONGODB_", extra="ignore")
 
@@ -20,8 +29,18 @@ class MongoSettings(BaseSettings):
     port: int = 27017
     username: str | None = None
     password: SecretStr | None = None
+    username_file: Path | None = None
+    password_file: Path | None = None
     # Fail fast when the database is away, so requests get a clear 503 instead of hanging.
     timeout_ms: int = 5000
+
+    @model_validator(mode="after")
+    def _credentials_from_files(self) -> Self:
+        if self.username is None and self.username_file is not None:
+            self.username = read_secret_file(self.username_file)
+        if self.password is None and self.password_file is not None:
+            self.password = SecretStr(read_secret_file(self.password_file))
+        return self
 
     def connection_url(self) -> str:
         if self.url is not None:

@@ -153,7 +153,21 @@ def assert_restricted(dep) -> None:
     assert sc["capabilities"] == {"drop": ["ALL"]}
     assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert spec["automountServiceAccountToken"] is True  # both call the Kubernetes API
+    # Both call the Kubernetes API: automount stays off and the token is a volume named on the pod.
+    assert spec["automountServiceAccountToken"] is False
+    sources = volumes_of(dep)["kube-api-access"]["projected"]["sources"]
+    assert sources[0] == {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}}
+    assert mounts_of(container(dep))["/var/run/secrets/kubernetes.io/serviceaccount"] == (
+        "kube-api-access",
+        None,
+    )
+    # Credentials come as files from their Secrets, never as env values or secretKeyRefs.
+    assert not [v for v in env_of(container(dep)).values() if isinstance(v, tuple) and v[0] == "secret"]
+    assert volumes_of(dep)["mongodb-credentials"]["secret"] == {
+        "secretName": "mongodb-credentials",
+        "defaultMode": 0o440,
+    }
+    assert mounts_of(container(dep))["/var/run/secrets/dtpoc/mongodb"] == ("mongodb-credentials", None)
     resources = container(dep)["resources"]
     assert set(resources["requests"]) == set(resources["limits"]) == {"cpu", "memory"}
 
@@ -161,8 +175,12 @@ def assert_restricted(dep) -> None:
 MONGODB_ENV = {
     "MONGODB_HOST": "mongodb",
     "MONGODB_PORT": "27017",
-    "MONGODB_USERNAME": ("secret", "mongodb-credentials", "username"),
-    "MONGODB_PASSWORD": ("secret", "mongodb-credentials", "password"),
+    "MONGODB_USERNAME_FILE": "/var/run/secrets/dtpoc/mongodb/username",
+    "MONGODB_PASSWORD_FILE": "/var/run/secrets/dtpoc/mongodb/password",
+}
+SECRET_MOUNTS = {
+    "/var/run/secrets/dtpoc/mongodb": ("mongodb-credentials", None),
+    "/var/run/secrets/kubernetes.io/serviceaccount": ("kube-api-access", None),
 }
 
 
@@ -180,9 +198,9 @@ def test_operator_workload(run) -> None:
         "OPERATOR_INGRESS_HOST": "dtpoc.example.org",
         **MONGODB_ENV,
     }
-    assert mounts_of(c) == {"/data": ("data", None), "/tmp": ("tmp", None)}
+    assert mounts_of(c) == {"/data": ("data", None), "/tmp": ("tmp", None), **SECRET_MOUNTS}
     assert volumes_of(dep)["data"]["persistentVolumeClaim"] == {"claimName": "orchestrator-data"}
-    assert probe(c, "livenessProbe") == ("http", "/healthz", 8080)
+    assert probe(c, "livenessProbe") == probe(c, "readinessProbe") == ("http", "/healthz", 8080)
     assert ports_of(c) == {8080}
     assert pod_spec(dep)["serviceAccountName"] == "orchestrator-operator"
     assert dep.inputs["spec"]["replicas"] == 1 and dep.inputs["spec"]["strategy"] == {"type": "Recreate"}
@@ -197,7 +215,7 @@ def test_api_workload_service_and_ingress(run) -> None:
     assert "command" not in c and "args" not in c  # the image's own entry point, dtpoc-api
     assert ports_of(c) == {8000}
     assert env_of(c) == {
-        "API_TOKEN": ("secret", "orchestrator-api-token", "token"),
+        "API_TOKEN_FILE": "/var/run/secrets/dtpoc/api/token",
         "API_NAMESPACE": ("field", "metadata.namespace"),
         "API_MAX_UPLOAD_BYTES": str(200 * 1024 * 1024),
         "API_CORS_ORIGINS": '["https://dtpoc.example.org"]',
@@ -206,7 +224,12 @@ def test_api_workload_service_and_ingress(run) -> None:
     health = ("http", "/api/orchestrator/v1alpha1/healthz", 8000)
     assert probe(c, "livenessProbe") == health
     assert probe(c, "readinessProbe") == health
-    assert mounts_of(c) == {"/tmp": ("tmp", None)}
+    assert mounts_of(c) == {
+        "/tmp": ("tmp", None),
+        "/var/run/secrets/dtpoc/api": ("api-token", None),
+        **SECRET_MOUNTS,
+    }
+    assert volumes_of(dep)["api-token"]["secret"]["secretName"] == "orchestrator-api-token"
     assert pod_spec(dep)["serviceAccountName"] == "orchestrator-api"
     assert_restricted(dep)
 

@@ -14,7 +14,7 @@ import pytest
 from components.platform import PlatformArgs
 
 from .harness import SECRETS, run_program
-from .k8s import container, env_of, pod_spec, probe, selects, service_ports
+from .k8s import container, env_of, pod_spec, probe, selects, service_ports, volumes_of
 from .test_telegraf import Co2Sensor
 from .test_ui import Whoami
 
@@ -107,8 +107,10 @@ def test_every_workload_has_resources_probes_and_a_safe_context(platform) -> Non
         served = any(selects(svc, dep) for svc in platform.kinds("Service"))
         if served:
             assert probe(container(dep), "readinessProbe") is not None, dep.k8s_name
+        # No pod gets a service account token by default; the two that call the Kubernetes API name it.
+        assert spec["automountServiceAccountToken"] is False, dep.k8s_name
         needs_token = dep.k8s_name in ("orchestrator-operator", "orchestrator-api")
-        assert spec["automountServiceAccountToken"] is needs_token, dep.k8s_name
+        assert ("kube-api-access" in volumes_of(dep)) is needs_token, dep.k8s_name
 
 
 def test_secrets_reach_pods_only_by_reference(platform) -> None:
@@ -126,7 +128,12 @@ def test_secrets_reach_pods_only_by_reference(platform) -> None:
                     _, name, key = value
                     assert key in secrets[name].inputs["stringData"], (dep.k8s_name, name, key)
                     refs += 1
-    assert refs == 19  # mongodb 2, influxdb 3, telegraf 2, operator 2, api 3, grafana 3, mongo-express 4
+        for volume in volumes_of(dep).values():
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] in secrets, (dep.k8s_name, volume)
+                refs += 1
+    # env: mongodb 2, influxdb 3, telegraf 2, grafana 3, mongo-express 4; files: operator 1, api 2
+    assert refs == 17
 
 
 def test_host_path_storage_like_the_seed(platform) -> None:

@@ -127,6 +127,20 @@ def test_settings_from_the_environment(monkeypatch) -> None:
     assert settings.port == 8000
 
 
+def test_credentials_from_mounted_secret_files(monkeypatch, tmp_path) -> None:
+    # The platform mounts the Secrets as files (kept out of the environment); a trailing newline is dropped.
+    for name, value in (("token", "s3cret\n"), ("username", "root"), ("password", "p@ss\n")):
+        (tmp_path / name).write_text(value)
+    monkeypatch.setenv("API_TOKEN_FILE", str(tmp_path / "token"))
+    monkeypatch.setenv("MONGODB_USERNAME_FILE", str(tmp_path / "username"))
+    monkeypatch.setenv("MONGODB_PASSWORD_FILE", str(tmp_path / "password"))
+    settings = ApiSettings()
+    assert settings.token is not None and settings.token.get_secret_value() == "s3cret"
+    assert settings.mongo.connection_url() == "mongodb://root:p%40ss@mongodb:27017/"
+    monkeypatch.setenv("API_TOKEN", "from-env")  # a value given directly wins over the file
+    assert ApiSettings().token.get_secret_value() == "from-env"
+
+
 def test_an_empty_token_is_no_token(monkeypatch) -> None:
     monkeypatch.setenv("API_TOKEN", "")
     assert ApiSettings().token is None

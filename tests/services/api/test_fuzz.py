@@ -1,10 +1,16 @@
 """Property-based: whatever schemathesis sends from the OpenAPI document (valid and invalid input, with
 and without the token), a real `dtpoc-api` process on FerretDB and the local kube-apiserver never
-answers 5xx, never lets Kubernetes refuse what it accepted, and answers as its OpenAPI document says."""
+answers 5xx, never lets Kubernetes refuse what it accepted, and answers as its OpenAPI document says.
+
+Every case is counted (operation and status, see `FuzzTally`); the last test checks the run made at
+least `FUZZ_MIN_CASES` of them. In the suite: `FUZZ_EXAMPLES` examples per operation (default 120,
+over 1,000 cases in well under a minute); `make fuzz` runs a longer one and prints the counts."""
 
 from __future__ import annotations
 
 import json
+import os
+from collections import Counter
 
 import httpx
 import pytest
@@ -32,10 +38,35 @@ pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.mongo]
 
 schema = schemathesis.openapi.from_dict(create_app(ApiSettings()).openapi())
 
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "120"))
+MIN_CASES = int(os.environ.get("FUZZ_MIN_CASES", "1000"))
+
+
+class FuzzTally:
+    """Cases sent per operation and answers per status class, for the closing check and the summary."""
+
+    cases: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    server_errors: list[str] = []
+
+    @classmethod
+    def add(cls, operation: str, status: int, body: str) -> None:
+        cls.cases[operation] += 1
+        cls.statuses[f"{status // 100}xx"] += 1
+        if status >= 500:
+            cls.server_errors.append(f"{operation} -> {status}: {body[:200]}")
+
+    @classmethod
+    def summary(cls) -> str:
+        lines = [f"fuzz: {sum(cls.cases.values())} cases, answers {dict(sorted(cls.statuses.items()))}"]
+        lines += [f"  {n:5d}  {op}" for op, n in sorted(cls.cases.items())]
+        lines += [f"  5xx: {e}" for e in cls.server_errors]
+        return "\n".join(lines)
+
 
 @schema.parametrize()
 @settings(
-    max_examples=40,
+    max_examples=EXAMPLES,
     deadline=None,
     database=None,
     suppress_health_check=[
@@ -47,6 +78,7 @@ schema = schemathesis.openapi.from_dict(create_app(ApiSettings()).openapi())
 def test_no_server_errors_and_answers_as_documented(case, live_api: LiveApi) -> None:
     with_token = case.method.upper() in ("POST", "DELETE")
     response = case.call(base_url=live_api.url, headers=AUTH if with_token else None, timeout=60)
+    FuzzTally.add(f"{case.method.upper()} {case.path}", response.status_code, response.text)
     case.validate_response(
         response,
         checks=[
@@ -58,8 +90,18 @@ def test_no_server_errors_and_answers_as_documented(case, live_api: LiveApi) -> 
         ],
     )
     if response.status_code >= 400:
-        assert "detail" in response.json()
+        content_type = {k.lower(): v for k, v in response.headers.items()}["content-type"]
+        assert content_type[0].startswith("application/json"), response.text
+        assert response.json()["detail"], response.text
     assert "Kubernetes refused" not in response.text, "the API accepted what the CRD's rules refuse"
+
+
+def test_the_run_made_enough_cases_and_no_server_error() -> None:
+    """Runs after the generated cases above (pytest keeps the module's order)."""
+    print("\n" + FuzzTally.summary())
+    total = sum(FuzzTally.cases.values())
+    assert total >= MIN_CASES, FuzzTally.summary()
+    assert FuzzTally.server_errors == []
 
 
 # Every launch the API accepts, Kubernetes accepts too (the CRD's schema and CEL rules): generate

@@ -92,6 +92,7 @@ class PlatformConfig:
     influxdb_bucket: str = "default"
     api_max_upload_bytes: int = 100 * 1024 * 1024
     api_cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    network_policies: bool = True
 
     def __post_init__(self) -> None:
         _check(lambda: check_dns_label(self.namespace, "namespace"))
@@ -217,6 +218,7 @@ class PlatformConfig:
             influxdb_bucket=_str(cfg, "influxdbBucket", cls.influxdb_bucket),
             api_max_upload_bytes=_int(cfg, "apiMaxUploadBytes", cls.api_max_upload_bytes),
             api_cors_origins=_str_list(cfg, "apiCorsOrigins"),
+            network_policies=_bool(cfg, "networkPolicies", cls.network_policies),
         )
 
 

@@ -9,15 +9,19 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from services.shared.names import MANAGED_BY_OPERATOR, PART_OF
+
 from .common import IngressSettings, child_options, labels
 from .config import IngressController, PlatformConfig
 from .images import ServiceImages, ServiceImagesArgs
+from .influxdb import PORT as INFLUXDB_PORT
 from .influxdb import InfluxDB, InfluxDBArgs
 from .ingress_nginx import IngressNginx, IngressNginxArgs
 from .mongodb import MongoDB, MongoDBArgs
 from .mosquitto import Mosquitto, MosquittoArgs
+from .network_policy import IngressRule, NetworkPolicies, NetworkPoliciesArgs, app_clients
 from .nodered import NodeRed, NodeRedArgs
-from .orchestrator import Orchestrator, OrchestratorArgs
+from .orchestrator import API_PORT, OPERATOR_HEALTH_PORT, Orchestrator, OrchestratorArgs
 from .storage import Storage, StorageArgs, StorageMode
 from .telegraf import LightSensor, SensorInput, SensorInputArgs, TempSensor
 from .ui import (
@@ -31,6 +35,11 @@ from .ui import (
 )
 
 SEED_SENSORS: tuple[type[SensorInput], ...] = (LightSensor, TempSensor)
+# The pods of Analytics modules, as the operator labels them (services/operator/workloads.py).
+MODULE_POD_LABELS = {
+    "app.kubernetes.io/managed-by": MANAGED_BY_OPERATOR,
+    "app.kubernetes.io/part-of": PART_OF,
+}
 
 
 @dataclass(frozen=True)
@@ -226,6 +235,13 @@ class Platform(pulumi.ComponentResource):
         for ui_cls in args.extra_ui_modules:
             self.ui_modules[ui_cls.app()] = ui_cls(f"{name}-{ui_cls.app()}", base, in_ns)
 
+        # --- network policies -----------------------------------------------------------------------------
+        self.network_policies = None
+        if cfg.network_policies:
+            self.network_policies = NetworkPolicies(
+                f"{name}-network-policies", NetworkPoliciesArgs(ns, self.network_rules()), in_ns
+            )
+
         # --- outputs ------------------------------------------------------------------------------------
         public = cfg.public_base_url
         self.urls = {"frontend": f"{public}/", "api": f"{public}{self.orchestrator.api_path}/v1alpha1"}
@@ -271,6 +287,25 @@ class Platform(pulumi.ComponentResource):
             org=self.influxdb.org,
             bucket=self.influxdb.bucket,
         )
+
+    def network_rules(self) -> list[IngressRule]:
+        """The databases admit only their clients; the API and the operator (our own pods) only what they
+        serve: the API's port from anywhere (the ingress controller's namespace varies), the operator's
+        health port."""
+        sensors = [s.deployment_name for s in self.sensors.values()]
+        return [
+            IngressRule(
+                self.mongodb.host,
+                self.mongodb.port,
+                [
+                    *app_clients("orchestrator-api", "orchestrator-operator", MongoExpress.app()),
+                    MODULE_POD_LABELS,
+                ],
+            ),
+            IngressRule("influxdb", INFLUXDB_PORT, app_clients(*sensors, Grafana.app(), "nodered")),
+            IngressRule("orchestrator-api", API_PORT, None),
+            IngressRule("orchestrator-operator", OPERATOR_HEALTH_PORT, None),
+        ]
 
     def _opts(self, depends_on: list[pulumi.Resource]) -> pulumi.ResourceOptions:
         if not depends_on:

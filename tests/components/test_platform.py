@@ -56,6 +56,7 @@ def test_every_piece_is_a_component_of_its_own(platform) -> None:
         "dtpoc:ui:Grafana": 1,
         "dtpoc:ui:MongoExpress": 1,
         "dtpoc:ui:DigitalHospFrontend": 1,
+        "dtpoc:network_policy:NetworkPolicies": 1,
     }
     assert platform.names("Deployment") == DEPLOYMENTS
     assert platform.names("PersistentVolumeClaim") == {"mongodb-data", "influxdb-data", "orchestrator-data"}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from components.orchestrator import API_RULES, OPERATOR_RULES
 from localdev.cluster import LocalCluster
 from localdev.pulumi import PulumiWorkspace
 from services.shared import crd
@@ -97,6 +98,22 @@ def test_local_stack_up_no_change_and_destroy(local_stack: LocalStack, cluster: 
         "grafana-datasources",
     }
     assert names(cluster, "roles") == {"orchestrator-api", "orchestrator-operator"}
+    # Least privilege as the apiserver stored it: exactly the rules of components/orchestrator.py,
+    # namespaced Roles only.
+    for role, rules in (("orchestrator-api", API_RULES), ("orchestrator-operator", OPERATOR_RULES)):
+        stored = json.loads(cluster.kubectl("get", "role", role, "-n", NAMESPACE, "-o", "json").stdout)
+        assert [
+            (tuple(r["apiGroups"]), tuple(r["resources"]), tuple(r["verbs"])) for r in stored["rules"]
+        ] == [(r.api_groups, r.resources, r.verbs) for r in rules], role
+    platform_bindings = "-l", "app.kubernetes.io/part-of=dtpoc", "-o", "name"
+    assert cluster.kubectl("get", "clusterroles,clusterrolebindings", *platform_bindings).stdout == ""
+    # The apiserver accepted the NetworkPolicies (networkPolicies defaults to true).
+    assert names(cluster, "networkpolicies") == {
+        "mongodb-ingress",
+        "influxdb-ingress",
+        "orchestrator-api-ingress",
+        "orchestrator-operator-ingress",
+    }
     assert names(cluster, "pv", None) >= VOLUMES
     claims = json.loads(cluster.kubectl("get", "pvc", "-n", NAMESPACE, "-o", "json").stdout)["items"]
     assert {c["metadata"]["name"]: c["status"]["phase"] for c in claims} == {

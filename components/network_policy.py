@@ -1,0 +1,95 @@
+"""NetworkPolicies: who may open connections to which pods of the platform (`networkPolicies: true`).
+
+Each policy protects the pods of one app and admits, on one port, only the pods whose labels match one of
+its client label sets (in the same namespace), or anyone when `clients` is None (a server reached through
+the ingress controller, whose namespace differs between clusters). Traffic a policy does not name is
+refused once the policy exists; pods no policy selects are unaffected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .common import check_dns_label, check_port, child_options, meta, selector_labels
+
+
+@dataclass(frozen=True)
+class IngressRule:
+    """Pods of `app` accept TCP on `port` from pods matching any of `clients` (None: from anywhere)."""
+
+    app: str
+    port: int
+    clients: Sequence[Mapping[str, str]] | None
+
+    def __post_init__(self) -> None:
+        check_dns_label(self.app, "IngressRule.app")
+        check_port(self.port, "IngressRule.port")
+        if self.clients is not None and (not self.clients or not all(self.clients)):
+            raise ValueError(f"IngressRule {self.app}: clients must be non-empty label sets, or None")
+
+    @property
+    def policy_name(self) -> str:
+        return f"{self.app}-ingress"
+
+    def spec(self) -> k8s.networking.v1.NetworkPolicySpecArgs:
+        peers = None
+        if self.clients is not None:
+            peers = [
+                k8s.networking.v1.NetworkPolicyPeerArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(labels))
+                )
+                for labels in self.clients
+            ]
+        return k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector_labels(self.app)),
+            policy_types=["Ingress"],
+            ingress=[
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    from_=peers,
+                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=self.port, protocol="TCP")],
+                )
+            ],
+        )
+
+
+def app_clients(*apps: str) -> list[dict[str, str]]:
+    """Client label sets of the platform's own apps (their Deployments' selector labels)."""
+    return [selector_labels(app) for app in apps]
+
+
+@dataclass(frozen=True)
+class NetworkPoliciesArgs:
+    namespace: str
+    rules: Sequence[IngressRule]
+
+    def __post_init__(self) -> None:
+        apps = [r.app for r in self.rules]
+        if len(set(apps)) != len(apps):
+            raise ValueError(f"NetworkPoliciesArgs: one rule per app, got {apps}")
+
+
+class NetworkPolicies(pulumi.ComponentResource):
+    """One NetworkPolicy `<app>-ingress` per rule. Output: `policy_names`."""
+
+    policy_names: list[str]
+
+    def __init__(
+        self, name: str, args: NetworkPoliciesArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("dtpoc:network_policy:NetworkPolicies", name, None, opts)
+        child = child_options(self, opts)
+        self.policies = [
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{rule.app}",
+                metadata=meta(rule.policy_name, args.namespace, "network-policy", app=rule.app),
+                spec=rule.spec(),
+                opts=child,
+            )
+            for rule in args.rules
+        ]
+        self.policy_names = [r.policy_name for r in args.rules]
+        self.register_outputs({"policy_names": self.policy_names})

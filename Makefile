@@ -24,7 +24,14 @@ up: setup ## bring the whole platform up locally (cluster, FerretDB, pulumi up, 
 down: ## stop everything `make up` started and destroy the stack
 	uv run --frozen python -m localdev down
 
+scan: ## policy scan (checkov, pinned, own tool env) of the local, dev and prod stacks' manifests
+	uv run --frozen pytest -p no:cacheprovider -s -q tests/components/test_policy_scan.py
+
+fuzz: ## long generated-input run over the API's OpenAPI document (real FerretDB + cluster); prints case counts
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} FUZZ_MIN_CASES=$${FUZZ_MIN_CASES:-5000} uv run --frozen pytest \
+		-p no:cacheprovider -s -q tests/services/api/test_fuzz.py -k "no_server_errors or enough_cases"
+
 bench: setup ## run the benchmarks (figures as ratios against a baseline of the same run)
 	uv run --frozen python -m bench
 
-.PHONY: help setup tools test lint up down bench
+.PHONY: help setup tools test lint up down scan fuzz bench

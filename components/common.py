@@ -166,12 +166,13 @@ def restricted_security_context(read_only_root: bool = True) -> k8s.core.v1.Secu
 def baseline_security_context(run_as_user: int | None = None) -> k8s.core.v1.SecurityContextArgs:
     """For third-party images whose entrypoints may still switch user at start (mongo, influxdb,
     telegraf): no privilege escalation, the runtime's seccomp profile, no raw sockets (none of them
-    pings or crafts packets; the other capabilities stay for the user switch); with `run_as_user`,
-    non-root."""
+    pings or crafts packets; the other capabilities stay for the user switch). With `run_as_user` the
+    image starts as that non-root user and needs no capability at all."""
+    drop = ["ALL"] if run_as_user is not None else ["NET_RAW"]
     return k8s.core.v1.SecurityContextArgs(
         allow_privilege_escalation=False,
         seccomp_profile=_SECCOMP,
-        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["NET_RAW"]),
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=drop),
         run_as_user=run_as_user,
         run_as_non_root=True if run_as_user is not None else None,
     )
@@ -186,6 +187,19 @@ THIRD_PARTY_IMAGE_SKIPS: dict[str, str] = {
     "CKV_K8S_15": "tag pinned to a release line; IfNotPresent keeps offline clusters working",
     "CKV_K8S_22": "the image writes outside its volumes at start; a read-only root is not supported by it",
 }
+# Images whose entrypoint starts as root and switches to the image's own low uid (gosu / su-exec).
+ROOT_ENTRYPOINT_SKIPS: dict[str, str] = {
+    "CKV_K8S_23": "the entrypoint starts as root to own its data folder, then drops to the image's user",
+    "CKV_K8S_40": "the image's own user has a fixed low uid; files on existing volumes are owned by it",
+    "CKV_K8S_37": "the entrypoint's switch to the image's user needs SETUID, SETGID and CHOWN",
+}
+# Images that run as their own fixed non-root uid (set as runAsUser).
+FIXED_UID_SKIPS: dict[str, str] = {
+    "CKV_K8S_40": "the image's own user has a fixed uid below 10000; its files and data are owned by it",
+}
+ENV_SECRET_SKIP = "the image reads this credential from its environment only (its documented interface)"  # noqa: S105
+# A server reached through the ingress controller or by in-cluster clients of any namespace.
+OPEN_SERVER_SKIP = "reached through the ingress controller, whose namespace differs between clusters"
 
 
 def policy_skip_annotations(skips: Mapping[str, str]) -> dict[str, str]:

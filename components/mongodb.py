@@ -9,7 +9,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .common import (
+    ENV_SECRET_SKIP,
     LARGE,
+    ROOT_ENTRYPOINT_SKIPS,
+    THIRD_PARTY_IMAGE_SKIPS,
     Resources,
     Workload,
     baseline_security_context,
@@ -102,6 +105,11 @@ class MongoDB(pulumi.ComponentResource):
             ),
             volumes=[claim_or_empty_dir("data", args.claim_name)],
             service_ports=[service_port(PORT, PORT, name="mongodb")],
+            policy_skips={
+                **THIRD_PARTY_IMAGE_SKIPS,
+                **ROOT_ENTRYPOINT_SKIPS,
+                "CKV_K8S_35": ENV_SECRET_SKIP,
+            },
         )
         self.deployment = deployment(f"{name}-deployment", w, child)
         self.service = service(f"{name}-service", w, child)

@@ -8,7 +8,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .common import (
+    FIXED_UID_SKIPS,
     SMALL,
+    THIRD_PARTY_IMAGE_SKIPS,
     Resources,
     Workload,
     baseline_security_context,
@@ -81,6 +83,11 @@ class Mosquitto(pulumi.ComponentResource):
             namespace=args.namespace,
             service_name=args.service_name,
             recreate=args.claim_name is not None,
+            policy_skips={
+                **THIRD_PARTY_IMAGE_SKIPS,
+                **FIXED_UID_SKIPS,
+                "CKV2_K8S_6": "MQTT publishers (sensors, Node-RED, other namespaces) connect from anywhere",
+            },
             fs_group=MOSQUITTO_UID,
             container=k8s.core.v1.ContainerArgs(
                 name="mosquitto",

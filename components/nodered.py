@@ -9,7 +9,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .common import (
+    FIXED_UID_SKIPS,
     MEDIUM,
+    OPEN_SERVER_SKIP,
+    THIRD_PARTY_IMAGE_SKIPS,
     Resources,
     Workload,
     baseline_security_context,
@@ -110,6 +113,7 @@ class NodeRed(pulumi.ComponentResource):
             component=component,
             namespace=args.namespace,
             service_name=args.service_name,
+            policy_skips={**THIRD_PARTY_IMAGE_SKIPS, **FIXED_UID_SKIPS, "CKV2_K8S_6": OPEN_SERVER_SKIP},
             fs_group=NODE_RED_UID,
             container=k8s.core.v1.ContainerArgs(
                 name="nodered",

@@ -55,8 +55,6 @@ _WORKLOAD_VERBS = ("get", "list", "watch", "create", "patch", "delete")
 # hostPath data only: the init container that hands /data to the operator's user.
 CHOWN_SKIPS = {
     "CKV_K8S_25": "the data-owner init container needs CHOWN, as root, to hand a hostPath folder to 10001",
-    "CKV_K8S_15": "busybox pinned to a release line; IfNotPresent keeps offline clusters working",
-    "CKV_K8S_43": "busybox referenced by a maintained tag; its digest changes with every patch release",
 }
 
 # The API manages Analytics objects only: launch (create), terminate (delete), list and watch them, and read

@@ -19,7 +19,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .common import (
+    ENV_SECRET_SKIP,
+    ROOT_ENTRYPOINT_SKIPS,
     SMALL,
+    THIRD_PARTY_IMAGE_SKIPS,
     Resources,
     Workload,
     baseline_security_context,
@@ -141,10 +144,17 @@ class SensorInput(pulumi.ComponentResource):
                     mount("config", "/etc/telegraf/telegraf.conf", sub_path="telegraf.conf", read_only=True)
                 ],
                 liveness_probe=http_probe("/", HEALTH_PORT, initial_delay=10, period=30),
+                readiness_probe=http_probe("/", HEALTH_PORT, initial_delay=5, period=10),
                 resources=args.resources.args(),
                 security_context=baseline_security_context(),
             ),
             volumes=[config_map_volume("config", self.config.metadata.name)],
+            policy_skips={
+                **THIRD_PARTY_IMAGE_SKIPS,
+                **ROOT_ENTRYPOINT_SKIPS,
+                "CKV_K8S_35": ENV_SECRET_SKIP,
+                "CKV2_K8S_6": "a client only (MQTT in, InfluxDB out); nothing connects to it but the kubelet",
+            },
         )
         self.deployment = deployment(f"{name}-deployment", w, child)
         self.register_outputs(

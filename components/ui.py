@@ -17,7 +17,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .common import (
+    ENV_SECRET_SKIP,
+    FIXED_UID_SKIPS,
+    OPEN_SERVER_SKIP,
     SMALL,
+    THIRD_PARTY_IMAGE_SKIPS,
     IngressSettings,
     Resources,
     Workload,
@@ -76,6 +80,14 @@ class UIModule(pulumi.ComponentResource):
     probe_path: ClassVar[str | None] = None
     ingress_annotations: ClassVar[Mapping[str, str]] = {}
     run_as_user: ClassVar[int | None] = None
+    # Policy-scan checks the image cannot pass, with the reason (components/common.py has the shared ones).
+    policy_skips: ClassVar[Mapping[str, str]] = {
+        **THIRD_PARTY_IMAGE_SKIPS,
+        "CKV_K8S_23": "the image runs as root (it has no user of its own)",
+        "CKV_K8S_40": "the image runs as root (it has no user of its own)",
+        "CKV_K8S_37": "the image runs as root and may need its default capabilities",
+        "CKV2_K8S_6": OPEN_SERVER_SKIP,
+    }
     component: ClassVar[str] = "ui"
     args_type: ClassVar[type[UIModuleArgs]] = UIModuleArgs
 
@@ -137,6 +149,7 @@ class UIModule(pulumi.ComponentResource):
             replicas=args.replicas,
             fs_group=cls.run_as_user,
             container=container,
+            policy_skips=cls.policy_skips,
             volumes=volumes,
             service_ports=[service_port(svc_port, cls.port)],
         )
@@ -230,6 +243,12 @@ class Grafana(UIModule):
     app_name = "grafana"
     service_port = 80
     run_as_user = 472  # the image's grafana user
+    policy_skips: ClassVar[Mapping[str, str]] = {
+        **THIRD_PARTY_IMAGE_SKIPS,
+        **FIXED_UID_SKIPS,
+        "CKV_K8S_35": ENV_SECRET_SKIP,
+        "CKV2_K8S_6": OPEN_SERVER_SKIP,
+    }
     env: ClassVar[Mapping[str, str]] = {
         "GF_SERVER_ROOT_URL": "%(protocol)s://%(domain)s:%(http_port)s/grafana/",
         # The ingress passes /grafana/... unchanged, so Grafana itself serves below the sub path.
@@ -289,6 +308,11 @@ class MongoExpress(UIModule):
     image = "mongo-express:1.0.2"
     port = 8081
     app_name = "mongo-express"
+    policy_skips: ClassVar[Mapping[str, str]] = {
+        **UIModule.policy_skips,
+        "CKV_K8S_35": ENV_SECRET_SKIP,
+        "CKV2_K8S_6": "an admin tool reached by port-forward; MongoDB's own policy admits it",
+    }
 
     def extra_env(self, args: UIModuleArgs) -> list[k8s.core.v1.EnvVarArgs]:
         assert isinstance(args, MongoExpressArgs)  # checked in UIModule.__init__ (args_type)
@@ -313,6 +337,10 @@ class DigitalHospFrontend(UIModule):
     path = "/"
     app_name = "digital-hosp-frontend"
     service_name = "digital-hosp-frontend-svc"
+    policy_skips: ClassVar[Mapping[str, str]] = {
+        **UIModule.policy_skips,
+        "CKV_K8S_14": "the frontend is published as :latest only; set frontendImage to pin a build",
+    }
     probe_path = "/"
     env: ClassVar[Mapping[str, str]] = {
         "ORCHESTRATOR_URL": "http://orchestrator-api-svc/api/orchestrator/v1alpha1"

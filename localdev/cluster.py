@@ -86,6 +86,25 @@ class LocalCluster:
             timeout=120,
         )
 
+    def restart_apiserver(self, timeout: float = 120) -> None:
+        """Stop the kube-apiserver by its pid, as a crash or an upgrade would, and have kwokctl start it
+        again with the same settings (port, certificates); etcd keeps the cluster's state meanwhile."""
+        pid_file = self.workdir / "clusters" / self.name / "pids" / "kube-apiserver.pid"
+        processes.stop(int(pid_file.read_text().strip()))
+        self._kwokctl("start", "cluster", timeout=timeout)
+        processes.wait_until(
+            self._apiserver_ready, timeout, "the kube-apiserver to serve again", interval=0.5
+        )
+
+    def _apiserver_ready(self) -> bool:
+        result = subprocess.run(
+            [str(self.tools.kubectl), f"--kubeconfig={self.kubeconfig}", "get", "--raw", "/readyz"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return result.returncode == 0 and result.stdout.strip() == "ok"
+
     def pids(self) -> list[int]:
         pid_dir = self.workdir / "clusters" / self.name / "pids"
         return [int(p.read_text().strip()) for p in pid_dir.glob("*.pid") if p.read_text().strip().isdigit()]

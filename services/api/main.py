@@ -8,12 +8,15 @@ page live under the same prefix.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.shared.files import FileStore
 from services.shared.mongo import connect
@@ -58,6 +61,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await mongo.close()
 
 
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class RefuseControlCharacterPaths:
+    """Starlette matches routes with `$`, which also matches before a trailing newline: `/files/%0A` would
+    reach the file listing. No route has control characters, so such a path is a JSON 404 right here."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _CONTROL_CHARACTERS.search(scope["path"]):
+            await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """The API for `settings` (by default the environment's, see services.api.settings)."""
     settings = settings or get_settings()
@@ -78,6 +98,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type"],
         expose_headers=["Content-Disposition", "Content-Length", "Link"],
     )
+    app.add_middleware(RefuseControlCharacterPaths)
     install_error_handlers(app)
     for router in (health.router, services.router, files.router):
         app.include_router(router, prefix=BASE_PATH)

@@ -109,6 +109,15 @@ async def test_without_a_configured_token_mutations_are_refused(away_kubeconfig)
     assert "API_TOKEN" in response.json()["detail"]
 
 
+@pytest.mark.parametrize("path", ["/files/%0A", "/service/%0A", "/healthz%0A", "/files/%00", "/readyz%0D"])
+async def test_paths_with_control_characters_are_404(away_kubeconfig, path) -> None:
+    # Found by `make fuzz`: Starlette's `$` also matched before a trailing newline (/files/\n listed files).
+    async with running(make_settings("mongodb://127.0.0.1:9/", away_kubeconfig)) as client:
+        response = await client.get(path)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found"}
+
+
 def test_settings_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("API_TOKEN", "s3cret")
     monkeypatch.setenv("API_NAMESPACE", "dt")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -45,9 +46,9 @@ MIN_CASES = int(os.environ.get("FUZZ_MIN_CASES", "1000"))
 class FuzzTally:
     """Cases sent per operation and answers per status class, for the closing check and the summary."""
 
-    cases: Counter[str] = Counter()
-    statuses: Counter[str] = Counter()
-    server_errors: list[str] = []
+    cases: ClassVar[Counter[str]] = Counter()
+    statuses: ClassVar[Counter[str]] = Counter()
+    server_errors: ClassVar[list[str]] = []
 
     @classmethod
     def add(cls, operation: str, status: int, body: str) -> None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from services.shared.crd import ENV_NAME_PATTERN, MAX_REPS, JobType, Phase
 from services.shared.records import OutputFile, ServiceRecord
 from services.shared.status import Condition, ServiceState
-from services.shared.validation import is_cron, is_env_name, is_safe_filename
+from services.shared.validation import RESERVED_ENV_NAMES, is_cron, is_env_name, is_safe_filename
 
 # A repository name as Docker's distribution/reference grammar has it: optional registry host (with
 # port), then lower-case path components. No tag and no digest: the tag goes in `version`.
@@ -152,6 +152,8 @@ class LaunchRequest(BaseModel):
         for name, text in value.items():
             if not is_env_name(name):
                 raise ValueError(f"{name!r} is not a valid environment variable name")
+            if name in RESERVED_ENV_NAMES:
+                raise ValueError(f"{name} is set by the platform in every run and cannot be overridden")
             if len(text) > MAX_ENV_VALUE:
                 raise ValueError(f"the value of {name} is longer than {MAX_ENV_VALUE} characters")
         return value

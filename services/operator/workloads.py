@@ -23,7 +23,7 @@ from typing import Any
 
 from services.shared.crd import MAX_REPS, JobType
 from services.shared.names import INPUT_DIR, MANAGED_BY_OPERATOR, OUTPUT_DIR, PART_OF, SERVICE_ID_LABEL
-from services.shared.validation import is_cron, is_env_name
+from services.shared.validation import RESERVED_ENV_NAMES, is_cron, is_env_name
 
 from . import layout
 from .settings import OperatorSettings
@@ -35,19 +35,7 @@ CONTAINER = "module"
 DATA_VOLUME = "data"
 
 # Set by the platform in every run pod; a resource may not override them.
-RESERVED_ENV = frozenset(
-    {
-        "RUN_INDEX",
-        "RUN_ID",
-        "JOB_NAME",
-        "SERVICE_ID",
-        "JOB_COMPLETION_INDEX",
-        "MONGODB_HOST",
-        "MONGODB_PORT",
-        "MONGODB_USERNAME",
-        "MONGODB_PASSWORD",
-    }
-)
+RESERVED_ENV = RESERVED_ENV_NAMES
 
 
 class InvalidSpec(ValueError):

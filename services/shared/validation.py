@@ -15,6 +15,22 @@ _SAFE_FILENAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+# Set by the operator in every run pod (its run identity and MongoDB access): a launch may not override them.
+RESERVED_ENV_NAMES = frozenset(
+    {
+        "RUN_INDEX",
+        "RUN_ID",
+        "JOB_NAME",
+        "SERVICE_ID",
+        "JOB_COMPLETION_INDEX",
+        "MONGODB_HOST",
+        "MONGODB_PORT",
+        "MONGODB_USERNAME",
+        "MONGODB_PASSWORD",
+    }
+)
+
+
 def is_safe_filename(name: str) -> bool:
     return bool(_SAFE_FILENAME.fullmatch(name)) and ".." not in name
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from services.operator import layout, status, workloads
 from services.operator.outputs import RecordState, output_files
@@ -227,3 +230,72 @@ def test_only_finished_collected_or_never_started_resources_skip_the_sweep() -> 
     assert is_settled(with_("Failed", "RecordFound"))  # failed before its workload was made
     assert not is_settled(with_("Running", "WorkloadCreated", "OutputsCollected"))
     assert not is_settled({})
+
+
+# --- hostile but valid values: never a shell, never expanded ------------------------------------------
+
+
+def kubernetes_expand(text: str, env: dict[str, str]) -> str:
+    """What the kubelet does to an env value: `$$` is `$`, `$(NAME)` is NAME's value when NAME is defined
+    earlier, anything else stays as written."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+            continue
+        if text.startswith("$(", i) and (end := text.find(")", i + 2)) != -1:
+            name = text[i + 2 : end]
+            out.append(env.get(name, text[i : end + 1]))
+            i = end + 1
+            continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def containers_of(manifest: dict) -> list[dict]:
+    spec = manifest["spec"]
+    spec = spec.get("jobTemplate", {}).get("spec", spec)
+    template = spec.get("template")
+    return template["spec"]["containers"] if template else []
+
+
+HOSTILE = st.sampled_from(
+    ["$(MONGODB_PASSWORD)", "$(RUN_ID)", "$$(HOME)", "`id`", "; rm -rf /", "a && b", "$(", "\n", "x\\$(Y)"]
+)
+env_names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True).filter(
+    lambda n: n not in workloads.RESERVED_ENV and n != "BASE_PATH"
+)
+env_values = st.lists(st.one_of(HOSTILE, st.text(max_size=20)), max_size=4).map("".join)
+
+
+@given(
+    env=st.dictionaries(env_names, env_values, max_size=6),
+    job_type=st.sampled_from(["ondemand", "scheduled", "persistent"]),
+    port=st.one_of(st.none(), st.integers(1, 65535)),
+)
+@hypothesis_settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_hostile_env_values_reach_the_container_literally_and_never_a_shell(
+    settings: OperatorSettings, env: dict[str, str], job_type: str, port: int | None
+) -> None:
+    fields: dict = {"jobType": job_type, "env": env}
+    if job_type == "persistent":
+        fields |= {"reps": None, **({"port": port} if port else {})}
+    if job_type == "scheduled":
+        fields["schedule"] = "*/5 * * * *"
+    parsed = AnalyticsSpec.parse(
+        {k: v for k, v in {"image": "ghcr.io/x/m:1", "reps": 2, **fields}.items() if v is not None}
+    )
+    for manifest in workloads.children(SID, parsed, settings):
+        for c in containers_of(manifest):
+            # The image's own entry point: nothing of ours, and nothing from the resource, is run by a shell.
+            assert "command" not in c and "args" not in c
+            defined: dict[str, str] = {}
+            for entry in c["env"]:
+                if "value" in entry:
+                    defined[entry["name"]] = kubernetes_expand(entry["value"], defined)
+            for name, value in env.items():
+                assert defined[name] == value, (name, value)

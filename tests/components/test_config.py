@@ -173,3 +173,28 @@ def test_prod_stack_uses_a_storage_class_and_a_registry() -> None:
     assert api["image"].startswith("ghcr.io/cam-digital-hospitals/dtpoc-api:1.0.0@sha256:")
     assert env_of(api)["API_MAX_UPLOAD_BYTES"] == "1073741824"
     assert "claimName" in volumes_of(run.one("Deployment", "mongodb"))["data"]["persistentVolumeClaim"]
+
+
+STACK_SECRETS = {
+    "mongodbPassword": "stack-mongo-Pa55word",
+    "influxdbPassword": "stack-influx-Pa55word",
+    "influxdbToken": "stack-influx-token-0123456789abcdef",
+    "apiToken": "stack-api-token-0123456789abcdef",
+    "registryPassword": "stack-registry-Pa55word",
+}
+
+
+@pytest.mark.parametrize("stack", ["local", "dev", "prod"])
+def test_no_configured_secret_outside_secret_objects(stack: str) -> None:
+    # prod pushes its images: log in to the registry with a password, so that one is covered too.
+    config = {**stack_config(stack), **({"registryUsername": "ci-bot"} if stack == "prod" else {})}
+    run = build_platform(config, secrets=STACK_SECRETS)
+    for key, value in STACK_SECRETS.items():
+        holders = [r for r in run.resources if value in r.dumps()]
+        kubernetes = [r for r in holders if r.typ.startswith("kubernetes:")]
+        assert {r.kind for r in kubernetes} <= {"Secret"}, (stack, key, [r.name for r in kubernetes])
+        assert all(r.has_secret for r in holders), (stack, key)  # marked secret wherever it goes
+        if key != "registryPassword":
+            assert kubernetes, (stack, key)  # the value does reach its Secret
+    registry_holders = [r.typ for r in run.resources if STACK_SECRETS["registryPassword"] in r.dumps()]
+    assert registry_holders == (["docker-build:index:Image"] * 2 if stack == "prod" else [])

@@ -3,6 +3,9 @@ MongoDB outage (a private FerretDB stopped and restarted on the same port) with 
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import pytest
 
 from localdev.ferretdb import FerretDB
@@ -160,13 +163,41 @@ async def test_mongodb_outage_is_503_then_recovers(tools, tmp_path, away_kubecon
     server = FerretDB.start(tools, tmp_path / "ferretdb")
     try:
         async with running(make_settings(server.url, away_kubeconfig)) as client:
-            stored = await client.post("/files/upload", files={"file": ("a.txt", b"before")}, headers=AUTH)
-            assert stored.status_code == 201
+            before = {f"before-{i}.txt": f"written before the outage {i}".encode() for i in range(5)}
+            stored = {}
+            for name, content in before.items():
+                response = await client.post("/files/upload", files={"file": (name, content)}, headers=AUTH)
+                assert response.status_code == 201
+                stored[response.json()["id"]] = content
 
+            # Requests keep arriving while the database goes away: each one is answered, never hangs.
+            async def traffic() -> list[httpx.Response]:
+                """Reads and uploads, until both have been refused (bounded)."""
+                answers: list[httpx.Response] = []
+                for i in range(200):
+                    answers.append(await client.get("/files/"))
+                    answers.append(
+                        await client.post(
+                            "/files/upload", files={"file": (f"during-{i}.txt", b"during")}, headers=AUTH
+                        )
+                    )
+                    if answers[-1].status_code == answers[-2].status_code == 503:
+                        break
+                return answers
+
+            during = asyncio.create_task(traffic())
+            await asyncio.sleep(0.05)
             server.stop()
+            answers = await during
+            assert {r.status_code for r in answers} <= {200, 201, 503}
+            assert answers[-1].status_code == 503  # the last ones certainly came after the stop
+            accepted_during = {
+                r.json()["id"] for r in answers if r.status_code == 201 and r.request.method == "POST"
+            }
+
             for response in (
                 await client.get("/files/"),
-                await client.get(f"/files/{stored.json()['id']}"),
+                await client.get(f"/files/{next(iter(stored))}"),
                 await client.post("/files/upload", files={"file": ("b.txt", b"during")}, headers=AUTH),
                 await client.post("/service/launch", json={"image": "x", "sim": {}}, headers=AUTH),
             ):
@@ -177,13 +208,17 @@ async def test_mongodb_outage_is_503_then_recovers(tools, tmp_path, away_kubecon
             assert ready.status_code == 503
             assert ready.json()["mongodb"].startswith("unreachable")
 
+            # Back on the same port and data: the same API process serves again, and nothing is lost or
+            # half-written (exactly what was accepted is listed, byte for byte).
             server = FerretDB.start(tools, tmp_path / "ferretdb", port=server.port)
-            listed = await client.get("/files/")
+            listed = await client.get("/files/", params={"limit": 1000})
             assert listed.status_code == 200
-            assert [f["id"] for f in listed.json()] == [stored.json()["id"]]
-            download = await client.get(f"/files/{stored.json()['id']}")
-            assert download.content == b"before"
+            assert {f["id"] for f in listed.json()} == set(stored) | accepted_during
+            for file_id, content in stored.items():
+                download = await client.get(f"/files/{file_id}")
+                assert download.status_code == 200 and download.content == content
             again = await client.post("/files/upload", files={"file": ("b.txt", b"after")}, headers=AUTH)
             assert again.status_code == 201
+            assert (await client.get("/readyz")).json()["mongodb"] == "ok"
     finally:
         server.stop()

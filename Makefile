@@ -11,7 +11,7 @@ setup: ## install what a fresh machine lacks (Debian packages, uv, venv, tools b
 tools: ## build the local infrastructure tools that are not cached yet
 	tools/build.sh
 
-test: setup ## set up, then run the whole test suite against real local servers
+test: setup lint ## set up, lint, then run the whole test suite against real local servers
 	uv run --frozen pytest
 
 lint: ## ruff lint and format check

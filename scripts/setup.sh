@@ -21,5 +21,8 @@ fi
 step "syncing the Python environment from uv.lock"
 uv sync --frozen --quiet
 
+step "preparing checkov 3.3.30 in its own tool environment (its pins clash with pulumi's)"
+uv tool run --quiet --from checkov==3.3.30 checkov --version >/dev/null
+
 step "building the local infrastructure tools (cached by version)"
 tools/build.sh

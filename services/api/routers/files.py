@@ -45,6 +45,7 @@ _UPLOAD_BODY: dict[str, Any] = {
 
 
 @router.get("/", response_model=list[FileInfo], responses=errors(422, 503))
+@router.get("", include_in_schema=False, response_model=list[FileInfo])  # the seed's path, without the slash
 async def list_files(
     request: Request, response: Response, store: Store, skip: Skip = 0, limit: Limit = DEFAULT_LIMIT
 ) -> list[FileInfo]:
@@ -56,13 +57,6 @@ async def list_files(
         docs = docs[:limit]
         response.headers["Link"] = next_page_link(request, skip + limit, limit)
     return [FileInfo.of(doc) for doc in docs]
-
-
-@router.get("", include_in_schema=False, response_model=list[FileInfo])
-async def list_files_no_slash(
-    request: Request, response: Response, store: Store, skip: Skip = 0, limit: Limit = DEFAULT_LIMIT
-) -> list[FileInfo]:
-    return await list_files(request, response, store, skip, limit)
 
 
 @router.post(

@@ -135,6 +135,7 @@ async def _find_service(services: Any, service_id: ObjectId) -> dict[str, Any]:
 
 
 @router.get("/", response_model=list[ServiceSummary], responses=errors(422, 502, 503))
+@router.get("", include_in_schema=False, response_model=list[ServiceSummary])  # the seed's path, no slash
 async def list_services(
     request: Request,
     response: Response,
@@ -173,18 +174,6 @@ async def list_services(
 def _older_than_grace(doc: dict[str, Any], now: datetime) -> bool:
     record, _ = read_record(doc)
     return now - record.created_at > MISSING_RESOURCE_GRACE
-
-
-@router.get("", include_in_schema=False, response_model=list[ServiceSummary])
-async def list_services_no_slash(
-    request: Request,
-    response: Response,
-    services: Services,
-    analytics: Analytics,
-    skip: Skip = 0,
-    limit: Limit = DEFAULT_LIMIT,
-) -> list[dict[str, Any]]:
-    return await list_services(request, response, services, analytics, skip, limit)
 
 
 @router.post(

@@ -17,6 +17,7 @@ test: setup lint ## set up, lint, then run the whole test suite against real loc
 lint: ## ruff lint and format check
 	uv run --frozen ruff check .
 	uv run --frozen ruff format --check .
+	uv run --frozen mypy
 
 up: setup ## bring the whole platform up locally (cluster, FerretDB, pulumi up, API and operator)
 	uv run --frozen python -m localdev up

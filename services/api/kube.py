@@ -63,7 +63,7 @@ async def open_api_client(kubeconfig: Path | None) -> tuple[client.ApiClient | N
 def _message(exc: ApiException) -> str:
     """The `message` of a Kubernetes Status body, else the HTTP reason."""
     try:
-        return str(json.loads(exc.body)["message"])
+        return str(json.loads(exc.body or "")["message"])
     except (TypeError, ValueError, KeyError):
         return str(exc.reason or exc.status)
 
@@ -161,7 +161,7 @@ class AnalyticsClient:
             self._api_method("list"),
             *self._args,
             resource_version="0",
-            **({"label_selector": selector} if selector else {}),
+            label_selector=selector,  # None: no selector (the client leaves None parameters out)
         )
         return {item["metadata"]["name"]: item for item in listing.get("items", [])}
 
@@ -194,9 +194,10 @@ class AnalyticsClient:
     def _api_method(self, verb: str) -> Callable[..., Awaitable[Any]]:
         if self._api is None:
             raise KubernetesUnavailable(self._problem)
-        return {
+        methods: dict[str, Callable[..., Awaitable[Any]]] = {
             "create": self._api.create_namespaced_custom_object,
             "get": self._api.get_namespaced_custom_object,
             "list": self._api.list_namespaced_custom_object,
             "delete": self._api.delete_namespaced_custom_object,
-        }[verb]
+        }
+        return methods[verb]

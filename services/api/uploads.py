@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import re
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -128,7 +128,7 @@ class ChunkWriter:
         await self._chunks.delete_many({"files_id": self.file_id})
 
 
-async def _multipart_file(request: Request, boundary: bytes) -> AsyncIterator[str | bytes | tuple[str, str]]:
+async def _multipart_file(request: Request, boundary: bytes) -> AsyncGenerator[bytes | tuple[str, str], None]:
     """Parse a multipart body as it arrives. Yields ("filename", "content type") when the `file` part
     begins, then its data as bytes; other parts are ignored."""
     events: list[Any] = []
@@ -204,7 +204,7 @@ async def _multipart_file(request: Request, boundary: bytes) -> AsyncIterator[st
         yield event
 
 
-async def _raw_file(request: Request) -> AsyncIterator[str | bytes | tuple[str, str]]:
+async def _raw_file(request: Request) -> AsyncGenerator[bytes | tuple[str, str], None]:
     yield (request.query_params.get("filename", ""), request.headers.get("content-type", ""))
     async for received in request.stream():
         if received:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from bson import ObjectId
@@ -43,7 +43,7 @@ class FileStore:
 
     async def iter_chunks(
         self, file_doc: Mapping[str, Any], batch_bytes: int = READ_BATCH_BYTES
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """A stored file's content, chunk by chunk, `batch_bytes` per round trip; memory stays bounded.
 
         Use this rather than `bucket.open_download_stream` for files that may be large: GridFS' reader

@@ -95,7 +95,7 @@ def _summary(doc: dict[str, Any], resource: dict[str, Any] | None, now: datetime
             state = ServiceState.PENDING
     else:
         with contextlib.suppress(ValueError):
-            job_type = JobType((resource.get("spec") or {}).get("jobType"))
+            job_type = JobType(str((resource.get("spec") or {}).get("jobType")))
         try:
             status = AnalyticsStatus.of(resource)
         except ValidationError:

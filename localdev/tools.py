@@ -72,6 +72,31 @@ class Tools:
     def pulumi_resource_kubernetes(self) -> Path:
         return self._binary("pulumi-resource-kubernetes", "pulumi-resource-kubernetes")
 
+    @property
+    def kubelet(self) -> Path:
+        return self._binary("kubenode", "kubelet")
+
+    @property
+    def kube_proxy(self) -> Path:
+        return self._binary("kubenode", "kube-proxy")
+
+    @property
+    def coredns(self) -> Path:
+        return self._binary("coredns", "coredns")
+
+    @property
+    def kube_router(self) -> Path:
+        return self._binary("kube-router", "kube-router")
+
+    @property
+    def pause_image(self) -> Path:
+        """The sandbox image as an OCI tarball (tools/build.sh pause)."""
+        return self._binary("pause", "pause").parent.parent / "pause.oci.tar"
+
+    @property
+    def pause_ref(self) -> str:
+        return f"localhost/dtpoc-pause:{self.dirs['pause'].name.removeprefix('pause-')}"
+
     @cached_property
     def mosquitto(self) -> Path:
         found = shutil.which("mosquitto") or next(

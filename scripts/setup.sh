@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
 # Everything a fresh machine of ours lacks, installed once; each step is skipped when already done.
-#   Debian packages (mosquitto), uv, the project's virtualenv (from uv.lock), the tools built from source.
+#   Debian packages (mosquitto; the real node's Docker engine, containerd, runc, CNI plugins, iptables,
+#   ipset, socat; mmdebstrap for base images), uv, the project's virtualenv (from uv.lock), the tools
+#   built from source.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 UV_VERSION=0.13.8
 step() { printf '\n== %s\n' "$*" >&2; }
 
-if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
-  step "installing Debian packages: mosquitto mosquitto-clients"
+DEBIAN_PACKAGES=(mosquitto mosquitto-clients docker.io containerd runc containernetworking-plugins
+  iptables ipset conntrack socat mmdebstrap gcc libc6-dev busybox-static)
+missing=()
+for package in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing Debian packages: ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
+  # No init system runs here: the package's attempt to start dockerd fails harmlessly; localdev starts
+  # its own daemons per instance.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if ! command -v uv >/dev/null || [ "$(uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then

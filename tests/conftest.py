@@ -3,14 +3,21 @@ ask for them, once per session, and stop them by pid afterwards. A missing tool 
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from pymongo import MongoClient
 
 from localdev.cluster import LocalCluster
 from localdev.ferretdb import FerretDB
+from localdev.netns import RUN_ROOT, NetworkNamespace
+from localdev.node import RealNode
+from localdev.oci import write_image
 from localdev.pulumi import PulumiWorkspace
 from localdev.tools import Tools, find_tools
 from services.shared import crd
@@ -24,6 +31,7 @@ _MARKERS = {
     "namespace": "cluster",
     "analytics_crd": "cluster",
     "pulumi_workspace": "pulumi",
+    "real_cluster": "node",
 }
 
 
@@ -85,3 +93,49 @@ def pulumi_workspace(
     tools: Tools, cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> PulumiWorkspace:
     return PulumiWorkspace.create(tools, tmp_path_factory.mktemp("pulumi"), cluster.kubeconfig)
+
+
+@dataclass
+class RealCluster:
+    """A control plane and a real kubelet node inside a network namespace of the test's own."""
+
+    cluster: LocalCluster
+    node: RealNode
+    state_dir: Path
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return self.cluster.kubectl(*args, input=input, check=check)
+
+    def busybox(self) -> str:
+        """A FROM-scratch image of Debian's static busybox, in the node's containerd: a shell, wget, nc and
+        nslookup for the node's tests, with nothing pulled."""
+        ref = "localhost/dtpoc-busybox:test"
+        if ref.encode() not in self.node.ctr("images", "ls", "-q").stdout:
+            tarball = write_image(
+                Path("/bin/busybox"), "/bin/busybox", ref, self.state_dir / "busybox.tar", "10001:10001"
+            )
+            self.node.import_image(tarball)
+        return ref
+
+
+@pytest.fixture(scope="session")
+def real_cluster(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
+    instance = uuid.uuid4().hex[:8]
+    state = tmp_path_factory.mktemp("real-node")
+    run_dir = RUN_ROOT / instance
+    run_dir.mkdir(parents=True)
+    netns = NetworkNamespace.create(f"dtpoc-{instance}")
+    cluster = node = None
+    try:
+        cluster = LocalCluster.start(tools, state, 1, netns, run_dir)
+        node = RealNode.start(tools, cluster, instance, state / "node", run_dir)
+        yield RealCluster(cluster, node, state)
+    finally:
+        if node is not None:
+            node.stop(cluster)
+        if cluster is not None:
+            cluster.stop()
+        netns.delete()
+        shutil.rmtree(run_dir, ignore_errors=True)

@@ -34,6 +34,10 @@ tool_dir() {
     pulumi) echo "$cache/pulumi-$PULUMI_VERSION" ;;
     pulumi-language-python) echo "$cache/pulumi-language-python-$PULUMI_VERSION-$(source_key pulumi-language-python)" ;;
     pulumi-resource-kubernetes) echo "$cache/pulumi-resource-kubernetes-$PULUMI_KUBERNETES_VERSION" ;;
+    kubenode) echo "$cache/kubenode-$KUBERNETES_VERSION" ;;
+    pause) echo "$cache/pause-$KUBERNETES_VERSION" ;;
+    coredns) echo "$cache/coredns-$COREDNS_VERSION" ;;
+    kube-router) echo "$cache/kube-router-$KUBE_ROUTER_VERSION" ;;
     *) echo "unknown tool: $1" >&2; return 1 ;;
   esac
 }
@@ -45,13 +49,47 @@ build_etcd() {
 
 build_kubernetes() {
   cd "$wrappers/kubernetes"
-  local v=$KUBERNETES_VERSION minor=${KUBERNETES_VERSION#v*.}
-  minor=${minor%%.*}
-  local pkg=k8s.io/component-base/version
-  go build -trimpath -tags selinux,notest,grpcnotrace \
-    -ldflags "-s -w -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean" \
+  go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$(k8s_ldflags)" \
     -o "$1/bin/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+}
+
+k8s_ldflags() {
+  local minor=${KUBERNETES_VERSION#v*.}
+  minor=${minor%%.*}
+  local pkg=k8s.io/component-base/version
+  echo "-s -w -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+}
+
+# The real node's kubelet and kube-proxy, from the same wrapper module as the control plane.
+build_kubenode() {
+  cd "$wrappers/kubernetes"
+  go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$(k8s_ldflags)" \
+    -o "$1/bin/" k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+}
+
+# The pod sandbox image: pause.c from the kubernetes module, static, as a FROM-scratch OCI image tarball
+# that containerd imports (its sandbox_image; nothing can be pulled here).
+build_pause() {
+  cd "$wrappers/kubernetes"
+  local src
+  src=$(go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c
+  gcc -Os -Wall -Werror -static -DVERSION="dtpoc-$KUBERNETES_VERSION" -o "$1/bin/pause" "$src"
+  strip "$1/bin/pause"
+  (cd "$repo" && python3 -m localdev.oci --binary "$1/bin/pause" --entrypoint /pause \
+    --ref "localhost/dtpoc-pause:$KUBERNETES_VERSION" --out "$1/pause.oci.tar")
+}
+
+build_coredns() {
+  cd "$wrappers/coredns"
+  go build -trimpath -ldflags "-s -w" -o "$1/bin/coredns" github.com/coredns/coredns
+}
+
+# NetworkPolicy enforcement on the local real node only (kube-network-policies needs nftables' queue
+# statement, which this kernel lacks). Never deployed by the program: see localdev/node.py.
+build_kube-router() {
+  cd "$wrappers/kube-router"
+  go build -trimpath -ldflags "-s -w" -o "$1/bin/kube-router" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 }
 
 build_kwok() {
@@ -117,7 +155,8 @@ build() {
   log "$tool: built in $((SECONDS - start)) s, $(du -sh "$dest" | cut -f1)"
 }
 
-all=(etcd kwok ferretdb pulumi-language-python kubernetes pulumi pulumi-resource-kubernetes)
+all=(etcd kwok ferretdb pulumi-language-python kubernetes pulumi pulumi-resource-kubernetes
+  kubenode pause coredns kube-router)
 if [ "${1:-}" = "--dirs" ]; then
   # Where each tool lives (name=dir per line), for localdev/tools.py: the cache layout is defined here only.
   for tool in "${all[@]}"; do echo "$tool=$(tool_dir "$tool")"; done

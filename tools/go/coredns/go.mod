@@ -1,0 +1,5 @@
+module dtpoc.local/tools/coredns
+
+go 1.26.0
+
+require github.com/coredns/coredns v1.14.2

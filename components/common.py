@@ -297,7 +297,86 @@ def mount(
     return k8s.core.v1.VolumeMountArgs(name=volume, mount_path=path, sub_path=sub_path, read_only=read_only)
 
 
+def data_owner_init_container(image: str, uid: int, volume: str, path: str) -> k8s.core.v1.ContainerArgs:
+    """A root init container that hands a volume's folder to `uid`: hostPath volumes ignore fsGroup, so a
+    non-root server could not write to a folder the kubelet created as root. Only CHOWN is kept."""
+    return k8s.core.v1.ContainerArgs(
+        name="data-owner",
+        image=image,
+        command=["chown", f"{uid}:{uid}", path],
+        volume_mounts=[mount(volume, path)],
+        resources=Resources("10m", "16Mi", "100m", "32Mi").args(),
+        security_context=k8s.core.v1.SecurityContextArgs(
+            run_as_user=0,
+            run_as_non_root=False,
+            read_only_root_filesystem=True,
+            allow_privilege_escalation=False,
+            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"], add=["CHOWN"]),
+            seccomp_profile=_SECCOMP,
+        ),
+    )
+
+
 # --- workloads --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Toleration:
+    key: str
+    value: str
+    effect: str = "NoSchedule"
+
+    def args(self) -> k8s.core.v1.TolerationArgs:
+        return k8s.core.v1.TolerationArgs(
+            key=self.key, operator="Equal", value=self.value, effect=self.effect
+        )
+
+
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Which nodes a piece's pods may run on: node labels they select and taints they tolerate. The default
+    (nothing) leaves it to the scheduler, as every real cluster does; the local environment pins pieces to
+    its real node or to kwok's simulated ones."""
+
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+
+    def __post_init__(self) -> None:
+        for key, value in self.node_selector.items():
+            if (
+                len(key) > 316
+                or not _LABEL_KEY.match(key)
+                or len(value) > 63
+                or not _LABEL_VALUE.match(value)
+            ):
+                raise ValueError(f"Placement: {key}={value} is not a node label selector (key=value)")
+
+    @classmethod
+    def from_selector(cls, selector: str) -> Placement:
+        """`key=value` (e.g. dtpoc.io/node=real); an empty string is "anywhere"."""
+        if not selector:
+            return cls()
+        key, sep, value = selector.partition("=")
+        if not sep:
+            raise ValueError(f"a node selector is key=value, e.g. dtpoc.io/node=real; got {selector!r}")
+        return cls({key: value})
+
+    def node_selector_arg(self) -> dict[str, str] | None:
+        return dict(self.node_selector) or None
+
+    def tolerations_arg(self) -> list[k8s.core.v1.TolerationArgs] | None:
+        return [t.args() for t in self.tolerations] or None
+
+
+ANYWHERE = Placement()
+# kwok's simulated nodes (kwokctl's node template): label `type: kwok`, annotation kwok.x-k8s.io/node=fake.
+# The template sets no taint; kwok's documented fake nodes carry kwok.x-k8s.io/node=fake:NoSchedule, so the
+# toleration keeps a piece placeable on either kind.
+KWOK_NODE = Placement({"type": "kwok"}, (Toleration("kwok.x-k8s.io/node", "fake"),))
 
 
 @dataclass(frozen=True)
@@ -339,6 +418,7 @@ class Workload:
     pod_annotations: Mapping[str, pulumi.Input[str]] | None = None
     # Policy-scan checks this workload's image cannot pass: check id -> reason (see THIRD_PARTY_IMAGE_SKIPS).
     policy_skips: Mapping[str, str] = field(default_factory=dict)
+    placement: Placement = ANYWHERE
 
 
 def deployment(resource_name: str, w: Workload, opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
@@ -363,6 +443,8 @@ def deployment(resource_name: str, w: Workload, opts: pulumi.ResourceOptions) ->
                     init_containers=list(w.init_containers) or None,
                     containers=[w.container],
                     volumes=list(w.volumes) or None,
+                    node_selector=w.placement.node_selector_arg(),
+                    tolerations=w.placement.tolerations_arg(),
                 ),
             ),
         ),

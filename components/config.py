@@ -15,11 +15,14 @@ from typing import Any
 
 import pulumi
 
-from .common import check_dns_label
+from .common import KWOK_NODE, Placement, check_dns_label
 from .images import DEFAULT_API_IMAGE, DEFAULT_OPERATOR_IMAGE, check_image_ref
+from .mongodb import MongoDBEngine
+from .mosquitto import MosquittoArgs
+from .nodered import NodeRedArgs
 from .storage import StorageMode
 from .telegraf import IN_CLUSTER_BROKER, check_broker_url
-from .ui import DigitalHospFrontend
+from .ui import DigitalHospFrontend, MongoExpress
 
 PROJECT = "dtpoc"
 DEFAULT_HOSTPATH_CLASS = "dtpoc-hostpath"
@@ -32,6 +35,21 @@ REQUIRED_SECRETS: tuple[tuple[str, int, str], ...] = (
     ("influxdbPassword", 8, "InfluxDB admin password (also Grafana's admin password)"),
     ("influxdbToken", 16, "InfluxDB admin token (Telegraf and Grafana use it)"),
     ("apiToken", 16, "bearer token of the orchestrator API's mutating endpoints"),
+)
+
+
+# The platform's pieces as `simulatedPieces` names them ("telegraf": every sensor input; "orchestrator": the
+# operator and the API).
+PIECES = (
+    "mongodb",
+    "influxdb",
+    "mosquitto",
+    "nodered",
+    "telegraf",
+    "grafana",
+    "mongo-express",
+    "frontend",
+    "orchestrator",
 )
 
 
@@ -93,6 +111,13 @@ class PlatformConfig:
     api_max_upload_bytes: int = 100 * 1024 * 1024
     api_cors_origins: tuple[str, ...] = field(default_factory=tuple)
     network_policies: bool = True
+    mongodb_engine: MongoDBEngine = MongoDBEngine.MONGODB
+    mongodb_image: str = ""
+    mosquitto_image: str = MosquittoArgs.image
+    nodered_image: str = NodeRedArgs.image
+    mongo_express_image: str = MongoExpress.image
+    simulated_pieces: tuple[str, ...] = ()
+    real_node_selector: str = ""
 
     def __post_init__(self) -> None:
         _check(lambda: check_dns_label(self.namespace, "namespace"))
@@ -110,6 +135,7 @@ class PlatformConfig:
         object.__setattr__(
             self, "ingress_controller", _enum(IngressController, self.ingress_controller, "ingressController")
         )
+        object.__setattr__(self, "mongodb_engine", _enum(MongoDBEngine, self.mongodb_engine, "mongodbEngine"))
         if self.storage_mode is StorageMode.HOST_PATH and not self.data_root.startswith("/"):
             raise ConfigError(f"dataRoot must be an absolute path on the node, got {self.data_root!r}")
         if self.node_affinity_key and self.storage_mode is not StorageMode.HOST_PATH:
@@ -149,6 +175,10 @@ class PlatformConfig:
             ("operatorImage", self.operator_image),
             ("apiImage", self.api_image),
             ("frontendImage", self.frontend_image),
+            ("mosquittoImage", self.mosquitto_image),
+            ("noderedImage", self.nodered_image),
+            ("mongoExpressImage", self.mongo_express_image),
+            *((("mongodbImage", self.mongodb_image),) if self.mongodb_image else ()),
         ):
             _check(lambda ref=ref, key=key: check_image_ref(ref, key))
         if not self.mongodb_username or not self.influxdb_username:
@@ -162,6 +192,12 @@ class PlatformConfig:
                 raise ConfigError(
                     f"apiCorsOrigins: {origin!r} is not an http(s) origin such as https://dtpoc.example.org"
                 )
+        unknown = [p for p in self.simulated_pieces if p not in PIECES]
+        if unknown:
+            raise ConfigError(
+                f"simulatedPieces: unknown piece(s) {', '.join(unknown)}; the pieces are {', '.join(PIECES)}"
+            )
+        _check(lambda: Placement.from_selector(self.real_node_selector))
 
     # --- derived settings ----------------------------------------------------------------------------
 
@@ -170,6 +206,14 @@ class PlatformConfig:
         if self.storage_class:
             return self.storage_class
         return DEFAULT_HOSTPATH_CLASS if self.storage_mode is StorageMode.HOST_PATH else ""
+
+    def placement(self, piece: str | None) -> Placement:
+        """Where `piece` runs: on kwok's simulated nodes if it is one of `simulated_pieces`, else on the nodes
+        `real_node_selector` picks (anywhere when it is empty, as in every real cluster). `None`: a piece
+        added by the caller (extra UI modules), placed as the real pieces are."""
+        if piece in self.simulated_pieces:
+            return KWOK_NODE
+        return Placement.from_selector(self.real_node_selector)
 
     @property
     def public_base_url(self) -> str:
@@ -219,6 +263,13 @@ class PlatformConfig:
             api_max_upload_bytes=_int(cfg, "apiMaxUploadBytes", cls.api_max_upload_bytes),
             api_cors_origins=_str_list(cfg, "apiCorsOrigins"),
             network_policies=_bool(cfg, "networkPolicies", cls.network_policies),
+            mongodb_engine=_str(cfg, "mongodbEngine", cls.mongodb_engine),
+            mongodb_image=_str(cfg, "mongodbImage", cls.mongodb_image),
+            mosquitto_image=_str(cfg, "mosquittoImage", cls.mosquitto_image),
+            nodered_image=_str(cfg, "noderedImage", cls.nodered_image),
+            mongo_express_image=_str(cfg, "mongoExpressImage", cls.mongo_express_image),
+            simulated_pieces=_str_list(cfg, "simulatedPieces"),
+            real_node_selector=_str(cfg, "realNodeSelector", cls.real_node_selector),
         )
 
 

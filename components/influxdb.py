@@ -9,10 +9,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .common import (
+    ANYWHERE,
     ENV_SECRET_SKIP,
     MEDIUM,
     ROOT_ENTRYPOINT_SKIPS,
     THIRD_PARTY_IMAGE_SKIPS,
+    Placement,
     Resources,
     Workload,
     baseline_security_context,
@@ -48,6 +50,7 @@ class InfluxDBArgs:
     service_name: str = "influxdb"
     secret_name: str = "influxdb-credentials"  # noqa: S105 (a key name, not a value)
     resources: Resources = MEDIUM
+    placement: Placement = ANYWHERE
 
     def __post_init__(self) -> None:
         check_dns_label(self.service_name, "InfluxDBArgs.service_name")
@@ -126,6 +129,7 @@ class InfluxDB(pulumi.ComponentResource):
                 **ROOT_ENTRYPOINT_SKIPS,
                 "CKV_K8S_35": ENV_SECRET_SKIP,
             },
+            placement=args.placement,
         )
         self.deployment = deployment(f"{name}-deployment", w, child)
         self.service = service(f"{name}-service", w, child)

@@ -8,9 +8,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .common import (
+    ANYWHERE,
     FIXED_UID_SKIPS,
     SMALL,
     THIRD_PARTY_IMAGE_SKIPS,
+    Placement,
     Resources,
     Workload,
     baseline_security_context,
@@ -55,6 +57,7 @@ class MosquittoArgs:
     service_name: str = "mosquitto"
     allow_anonymous: bool = True
     resources: Resources = SMALL
+    placement: Placement = ANYWHERE
 
     def __post_init__(self) -> None:
         check_dns_label(self.service_name, "MosquittoArgs.service_name")
@@ -112,6 +115,7 @@ class Mosquitto(pulumi.ComponentResource):
                 claim_or_empty_dir("data", args.claim_name),
             ],
             service_ports=[service_port(PORT, PORT, name="mqtt")],
+            placement=args.placement,
         )
         self.deployment = deployment(f"{name}-deployment", w, child)
         self.service = service(f"{name}-service", w, child)

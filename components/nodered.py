@@ -9,10 +9,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .common import (
+    ANYWHERE,
     FIXED_UID_SKIPS,
     MEDIUM,
     OPEN_SERVER_SKIP,
     THIRD_PARTY_IMAGE_SKIPS,
+    Placement,
     Resources,
     Workload,
     baseline_security_context,
@@ -81,6 +83,7 @@ class NodeRedArgs:
     image: str = "nodered/node-red:4.0"
     service_name: str = "nodered"
     resources: Resources = MEDIUM
+    placement: Placement = ANYWHERE
 
     def __post_init__(self) -> None:
         check_dns_label(self.service_name, "NodeRedArgs.service_name")
@@ -132,6 +135,7 @@ class NodeRed(pulumi.ComponentResource):
             ),
             volumes=[empty_dir("data"), config_map_volume("flows", self.flows.metadata.name)],
             service_ports=[service_port(SERVICE_PORT, PORT)],
+            placement=args.placement,
         )
         self.deployment = deployment(f"{name}-deployment", w, child)
         self.service = service(f"{name}-service", w, child)

@@ -15,9 +15,11 @@ from services.shared import crd
 
 from .analytics_crd import AnalyticsCrd
 from .common import (
+    ANYWHERE,
     APP_UID,
     MEDIUM,
     IngressSettings,
+    Placement,
     Resources,
     Workload,
     check_dns_label,
@@ -111,6 +113,7 @@ class OrchestratorArgs:
     api_token_secret_name: str = "orchestrator-api-token"  # noqa: S105 (a key name, not a value)
     chown_data: bool = False
     chown_image: str = "busybox:1.36"
+    placement: Placement = ANYWHERE
     operator_resources: Resources = MEDIUM
     api_resources: Resources = MEDIUM
 
@@ -273,6 +276,7 @@ class Orchestrator(pulumi.ComponentResource):
                 mongodb_secret_volume(args),
                 kube_api_access_volume(),
             ],
+            placement=args.placement,
         )
         self.operator_deployment = deployment(f"{name}-operator", operator, after_crd)
 
@@ -318,6 +322,7 @@ class Orchestrator(pulumi.ComponentResource):
                 kube_api_access_volume(),
             ],
             service_ports=[service_port(API_SERVICE_PORT, API_PORT)],
+            placement=args.placement,
         )
         self.api_deployment = deployment(f"{name}-api", api, after_crd)
         self.api_service = service(f"{name}-api-service", api, child)

@@ -17,7 +17,7 @@ from .images import ServiceImages, ServiceImagesArgs
 from .influxdb import PORT as INFLUXDB_PORT
 from .influxdb import InfluxDB, InfluxDBArgs
 from .ingress_nginx import IngressNginx, IngressNginxArgs
-from .mongodb import MongoDB, MongoDBArgs
+from .mongodb import MongoDB, MongoDBArgs, MongoDBEngine
 from .mosquitto import Mosquitto, MosquittoArgs
 from .network_policy import IngressRule, NetworkPolicies, NetworkPoliciesArgs, app_clients
 from .nodered import NodeRed, NodeRedArgs
@@ -130,6 +130,12 @@ class Platform(pulumi.ComponentResource):
                 root_username=cfg.mongodb_username,
                 root_password=cfg.mongodb_password,
                 claim_name=self.mongodb_storage.claim_name,
+                engine=cfg.mongodb_engine,
+                image=cfg.mongodb_image or None,
+                # FerretDB runs as uid 10001: a hostPath folder (made by the kubelet as root) is handed over.
+                chown_data=cfg.mongodb_engine is MongoDBEngine.FERRETDB
+                and cfg.storage_mode is StorageMode.HOST_PATH,
+                placement=cfg.placement("mongodb"),
             ),
             in_ns,
         )
@@ -143,11 +149,20 @@ class Platform(pulumi.ComponentResource):
                 org=cfg.influxdb_org,
                 bucket=cfg.influxdb_bucket,
                 claim_name=self.influxdb_storage.claim_name,
+                placement=cfg.placement("influxdb"),
             ),
             in_ns,
         )
-        self.mosquitto = Mosquitto(f"{name}-mosquitto", MosquittoArgs(namespace=ns), in_ns)
-        self.nodered = NodeRed(f"{name}-nodered", NodeRedArgs(namespace=ns), in_ns)
+        self.mosquitto = Mosquitto(
+            f"{name}-mosquitto",
+            MosquittoArgs(namespace=ns, image=cfg.mosquitto_image, placement=cfg.placement("mosquitto")),
+            in_ns,
+        )
+        self.nodered = NodeRed(
+            f"{name}-nodered",
+            NodeRedArgs(namespace=ns, image=cfg.nodered_image, placement=cfg.placement("nodered")),
+            in_ns,
+        )
 
         # --- data inputs --------------------------------------------------------------------------------
         self.sensors = {}
@@ -195,6 +210,7 @@ class Platform(pulumi.ComponentResource):
                 max_upload_bytes=cfg.api_max_upload_bytes,
                 cors_origins=cfg.api_cors_origins,
                 chown_data=cfg.storage_mode is StorageMode.HOST_PATH,
+                placement=cfg.placement("orchestrator"),
             ),
             in_ns,
         )
@@ -211,13 +227,19 @@ class Platform(pulumi.ComponentResource):
                     influx_url=self.influxdb.url,
                     influx_org=self.influxdb.org,
                     influx_bucket=self.influxdb.bucket,
+                    placement=cfg.placement("grafana"),
                 ),
                 in_ns,
             ),
             "mongo-express": MongoExpress(
                 f"{name}-mongo-express",
                 MongoExpressArgs(
-                    namespace=ns, ingress=base.ingress, mongodb_secret_name=self.mongodb.secret_name
+                    namespace=ns,
+                    ingress=base.ingress,
+                    image=cfg.mongo_express_image,
+                    mongodb_secret_name=self.mongodb.secret_name,
+                    mongodb_auth_mechanism=self.mongodb.auth_mechanism,
+                    placement=cfg.placement("mongo-express"),
                 ),
                 in_ns,
             ),
@@ -228,6 +250,7 @@ class Platform(pulumi.ComponentResource):
                     ingress=base.ingress,
                     image=cfg.frontend_image,
                     env={"ORCHESTRATOR_URL": self.orchestrator.api_url},
+                    placement=cfg.placement("frontend"),
                 ),
                 in_ns,
             ),
@@ -272,8 +295,10 @@ class Platform(pulumi.ComponentResource):
         )
 
     def ui_args(self) -> UIModuleArgs:
-        """Arguments for a UI module of this platform (namespace and ingress)."""
-        return UIModuleArgs(namespace=self.namespace, ingress=self.ingress_settings)
+        """Arguments for a UI module of this platform (namespace, ingress, placement)."""
+        return UIModuleArgs(
+            namespace=self.namespace, ingress=self.ingress_settings, placement=self._cfg.placement(None)
+        )
 
     def sensor_args(self) -> SensorInputArgs:
         """Arguments for a sensor input of this platform (broker, InfluxDB and its token Secret)."""
@@ -286,6 +311,7 @@ class Platform(pulumi.ComponentResource):
             influx_url=self.influxdb.url,
             org=self.influxdb.org,
             bucket=self.influxdb.bucket,
+            placement=cfg.placement("telegraf"),
         )
 
     def network_rules(self) -> list[IngressRule]:

@@ -19,10 +19,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .common import (
+    ANYWHERE,
     ENV_SECRET_SKIP,
     ROOT_ENTRYPOINT_SKIPS,
     SMALL,
     THIRD_PARTY_IMAGE_SKIPS,
+    Placement,
     Resources,
     Workload,
     baseline_security_context,
@@ -74,6 +76,7 @@ class SensorInputArgs:
     bucket: str = "default"
     image: str = "telegraf:1.32"
     resources: Resources = SMALL
+    placement: Placement = ANYWHERE
 
     def __post_init__(self) -> None:
         check_broker_url(self.broker_url, "SensorInputArgs.broker_url")
@@ -155,6 +158,7 @@ class SensorInput(pulumi.ComponentResource):
                 "CKV_K8S_35": ENV_SECRET_SKIP,
                 "CKV2_K8S_6": "a client only (MQTT in, InfluxDB out); nothing connects to it but the kubelet",
             },
+            placement=args.placement,
         )
         self.deployment = deployment(f"{name}-deployment", w, child)
         self.register_outputs(

@@ -17,12 +17,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .common import (
+    ANYWHERE,
     ENV_SECRET_SKIP,
     FIXED_UID_SKIPS,
     OPEN_SERVER_SKIP,
     SMALL,
     THIRD_PARTY_IMAGE_SKIPS,
     IngressSettings,
+    Placement,
     Resources,
     Workload,
     baseline_security_context,
@@ -57,6 +59,7 @@ class UIModuleArgs:
     env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     replicas: int = 1
     resources: Resources = SMALL
+    placement: Placement = ANYWHERE
 
     def __post_init__(self) -> None:
         check_dns_label(self.namespace, "UIModuleArgs.namespace")
@@ -152,6 +155,7 @@ class UIModule(pulumi.ComponentResource):
             policy_skips=cls.policy_skips,
             volumes=volumes,
             service_ports=[service_port(svc_port, cls.port)],
+            placement=args.placement,
         )
         self.deployment = deployment(f"{name}-deployment", w, child)
         self.service = service(f"{name}-service", w, child)
@@ -293,6 +297,7 @@ class MongoExpressArgs(UIModuleArgs):
     mongodb_secret_name: pulumi.Input[str] | None = None
     mongodb_host: str = "mongodb"
     mongodb_port: int = 27017
+    mongodb_auth_mechanism: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -317,12 +322,30 @@ class MongoExpress(UIModule):
     def extra_env(self, args: UIModuleArgs) -> list[k8s.core.v1.EnvVarArgs]:
         assert isinstance(args, MongoExpressArgs)  # checked in UIModule.__init__ (args_type)
         secret = args.mongodb_secret_name
+        if args.mongodb_auth_mechanism:
+            # A mechanism can only be named in a connection URL, which then replaces SERVER/PORT; the kubelet
+            # fills in the credentials from the two variables above it.
+            user, password = "ME_CONFIG_MONGODB_ADMINUSERNAME", "ME_CONFIG_MONGODB_ADMINPASSWORD"
+            database = [
+                secret_env(user, secret, "username"),
+                secret_env(password, secret, "password"),
+                env(
+                    "ME_CONFIG_MONGODB_URL",
+                    f"mongodb://$({user}):$({password})@{args.mongodb_host}:{args.mongodb_port}/"
+                    f"?authMechanism={args.mongodb_auth_mechanism}",
+                ),
+                env("ME_CONFIG_MONGODB_ENABLE_ADMIN", "true"),
+            ]
+        else:
+            database = [
+                env("ME_CONFIG_MONGODB_SERVER", args.mongodb_host),
+                env("ME_CONFIG_MONGODB_PORT", str(args.mongodb_port)),
+                env("ME_CONFIG_MONGODB_ENABLE_ADMIN", "true"),
+                secret_env("ME_CONFIG_MONGODB_ADMINUSERNAME", secret, "username"),
+                secret_env("ME_CONFIG_MONGODB_ADMINPASSWORD", secret, "password"),
+            ]
         return [
-            env("ME_CONFIG_MONGODB_SERVER", args.mongodb_host),
-            env("ME_CONFIG_MONGODB_PORT", str(args.mongodb_port)),
-            env("ME_CONFIG_MONGODB_ENABLE_ADMIN", "true"),
-            secret_env("ME_CONFIG_MONGODB_ADMINUSERNAME", secret, "username"),
-            secret_env("ME_CONFIG_MONGODB_ADMINPASSWORD", secret, "password"),
+            *database,
             env("ME_CONFIG_BASICAUTH", "true"),
             secret_env("ME_CONFIG_BASICAUTH_USERNAME", secret, "username"),
             secret_env("ME_CONFIG_BASICAUTH_PASSWORD", secret, "password"),

@@ -13,7 +13,7 @@ from services.shared.names import MANAGED_BY_OPERATOR, PART_OF
 
 from .common import IngressSettings, child_options, labels
 from .config import IngressController, PlatformConfig
-from .images import ServiceImages, ServiceImagesArgs
+from .images import ImageBuildSettings, ServiceImages, ServiceImagesArgs
 from .influxdb import PORT as INFLUXDB_PORT
 from .influxdb import InfluxDB, InfluxDBArgs
 from .ingress_nginx import IngressNginx, IngressNginxArgs
@@ -168,13 +168,10 @@ class Platform(pulumi.ComponentResource):
             f"{name}-images",
             ServiceImagesArgs(
                 build=cfg.build_images,
+                built=cfg.built_images,
                 operator_image=cfg.operator_image,
                 api_image=cfg.api_image,
-                registry=cfg.image_registry,
-                tag=cfg.image_tag,
-                push=cfg.push_images,
-                registry_username=cfg.registry_username or None,
-                registry_password=cfg.registry_password if cfg.registry_username else None,
+                settings=cfg.image_build_settings if cfg.build_images else ImageBuildSettings(),
             ),
             self._child,
         )

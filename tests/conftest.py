@@ -10,6 +10,7 @@ import pytest
 from pymongo import MongoClient
 
 from localdev.cluster import LocalCluster
+from localdev.docker import Dockerd
 from localdev.ferretdb import FerretDB
 from localdev.pulumi import PulumiWorkspace
 from localdev.tools import Tools, find_tools
@@ -24,6 +25,7 @@ _MARKERS = {
     "namespace": "cluster",
     "analytics_crd": "cluster",
     "pulumi_workspace": "pulumi",
+    "dockerd": "docker",
 }
 
 
@@ -36,6 +38,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def tools() -> Tools:
     return find_tools()
+
+
+@pytest.fixture(scope="session")
+def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
+    """A Docker engine of the session's own (builds use the host network; see localdev/docker.py)."""
+    daemon = Dockerd.start(tmp_path_factory.mktemp("dockerd"))
+    yield daemon
+    daemon.stop()
 
 
 @pytest.fixture(scope="session")

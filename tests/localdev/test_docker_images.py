@@ -15,8 +15,10 @@ from components.build_context import BuildContext
 from components.docker_image import DockerImageProvider, normalized
 from components.images import IMAGES, ImageBuildSettings
 from localdev import processes
-from localdev.base_image import PYTHON_BASE, python_base_image, recipe_key, rootfs_tarball
+from localdev.base_image import PYTHON_BASE, node_base_image, python_base_image, recipe_key, rootfs_tarball
 from localdev.docker import DOCKER_CLI, Dockerd, mounts_under
+from localdev.pulumi import PulumiWorkspace
+from localdev.tools import REPO, Tools
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +54,15 @@ def test_the_base_is_debian_with_python_3_11_cached_per_machine(dockerd: Dockerd
     script = f"{version}\n. /etc/os-release\necho $VERSION_CODENAME"
     out = dockerd.docker("run", "--rm", "--network", "none", python_base, "sh", "-c", script)
     assert out.stdout.decode().split() == ["3", "11", "bookworm"]
+
+
+def test_the_node_base_has_debians_node_and_npm_reaching_the_registry(dockerd: Dockerd) -> None:
+    """For the Node.js images (Node-RED, Mongo Express): npm reaches its registry from a build step (host
+    network, through the machine's TLS-intercepting proxy, whose CA the base carries)."""
+    base = node_base_image(dockerd)
+    script = "node --version && npm --version && npm view --silent semver@7.6.3 version"
+    out = dockerd.docker("run", "--rm", "--network", "host", base, "sh", "-c", script).stdout.decode().split()
+    assert out[0].startswith("v18.") and out[2] == "7.6.3"
 
 
 def test_the_context_docker_receives_is_the_one_hashed(
@@ -133,3 +144,82 @@ def test_the_api_image_built_by_the_program_runs_as_10001(dockerd: Dockerd, pyth
     assert provider.diff("api", created.outs, props).changes is True  # the node lost it: load again
     provider.update("api", created.outs, props)
     assert normalized(ref) in in_containerd()
+
+
+PROGRAM = """
+from pathlib import Path
+
+import pulumi
+
+from components.docker_image import DockerImage, DockerImageArgs
+
+config = pulumi.Config()
+root = Path(config.require("contextRoot"))
+for name in ("one", "two"):
+    image = DockerImage(
+        name,
+        DockerImageArgs(
+            context=root / name,
+            dockerfile=Path("Dockerfile"),
+            repository=f"localhost/dtpoc-test-{name}",
+            build_args={"BASE": config.require("base")},
+            docker_host=config.require("dockerHost"),
+            docker_cli=config.require("dockerCli"),
+            network="host",
+        ),
+    )
+    pulumi.export(name, image.ref)
+"""
+
+
+@pytest.mark.pulumi
+def test_pulumi_up_builds_and_a_one_line_change_rebuilds_only_that_image(
+    tools: Tools, dockerd: Dockerd, python_base: str, tmp_path: Path
+) -> None:
+    """The real CLI with the dynamic provider: `up` builds both, an unchanged context previews as no
+    change, a one-line change in one context updates only that image."""
+    contexts = tmp_path / "contexts"
+    for name in ("one", "two"):
+        (contexts / name).mkdir(parents=True)
+        (contexts / name / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\nCOPY hello.txt /hello.txt\n")
+        (contexts / name / "hello.txt").write_text(f"hello from {name}\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text(
+        f"name: images\nruntime:\n  name: python\n  options:\n    virtualenv: {REPO / '.venv'}\n"
+    )
+    (project / "__main__.py").write_text(PROGRAM)
+    workspace = PulumiWorkspace.create(tools, tmp_path / "pulumi")
+    workspace.run("stack", "init", "test", cwd=project)
+    for key, value in {
+        "contextRoot": str(contexts),
+        "base": python_base,
+        "dockerHost": dockerd.host,
+        "dockerCli": str(DOCKER_CLI),
+    }.items():
+        workspace.run("config", "set", key, value, cwd=project)
+
+    def outputs() -> dict[str, str]:
+        return json.loads(workspace.run("stack", "output", "--json", cwd=project).stdout)
+
+    def preview_ops() -> dict[str, str]:
+        steps = json.loads(workspace.run("preview", "--json", cwd=project).stdout)["steps"]
+        return {s["urn"].split("::")[-1]: s["op"] for s in steps if "DockerImage" in s["urn"]}
+
+    try:
+        workspace.run("up", "--yes", "--skip-preview", cwd=project)
+        first = outputs()
+        assert set(first) == {"one", "two"} and all(dockerd.image_exists(ref) for ref in first.values())
+        assert preview_ops() == {"one": "same", "two": "same"}
+        workspace.run("preview", "--expect-no-changes", cwd=project)
+
+        with (contexts / "one" / "hello.txt").open("a") as f:
+            f.write("one more line\n")
+        assert preview_ops() == {"one": "update", "two": "same"}
+        workspace.run("up", "--yes", "--skip-preview", cwd=project)
+        second = outputs()
+        assert second["two"] == first["two"] and second["one"] != first["one"]
+        out = dockerd.docker("run", "--rm", "--network", "none", second["one"], "cat", "/hello.txt")
+        assert out.stdout.decode() == "hello from one\none more line\n"
+    finally:
+        workspace.run("destroy", "--yes", "--skip-preview", cwd=project, check=False)

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .docker import Dockerd
+from .docker import DOCKER_CLI, Dockerd
 
 # Bump when the recipe below changes in a way its fields do not show.
 RECIPE_VERSION = 1
@@ -182,3 +182,22 @@ def python_base_image(docker: Dockerd, cache: Path | None = None) -> str:
 def node_base_image(docker: Dockerd, cache: Path | None = None) -> str:
     """Debian bookworm with Debian's Node.js and npm, for Node-RED and Mongo Express."""
     return import_base(docker, NODE_BASE, cache)
+
+
+def local_build_config(
+    docker: Dockerd, containerd_address: Path, node_images: bool = False
+) -> dict[str, str]:
+    """The stack config (key -> value, for `pulumi config set`) with which the program builds its images
+    in `docker` on the local bases and imports them into the node's containerd at `containerd_address`."""
+    config = {
+        "buildImages": "true",
+        "imageRegistry": "localhost",
+        "dockerHost": docker.host,
+        "dockerCli": str(DOCKER_CLI),
+        "imageBuildNetwork": "host",
+        "imageContainerdAddress": str(containerd_address),
+        "pythonBaseImage": python_base_image(docker),
+    }
+    if node_images:
+        config["nodeBaseImage"] = node_base_image(docker)
+    return config

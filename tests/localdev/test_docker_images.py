@@ -12,13 +12,22 @@ from pathlib import Path
 import pytest
 
 from components.build_context import BuildContext
+from components.config import PlatformConfig
 from components.docker_image import DockerImageProvider, normalized
 from components.images import IMAGES, ImageBuildSettings
 from localdev import processes
-from localdev.base_image import PYTHON_BASE, node_base_image, python_base_image, recipe_key, rootfs_tarball
+from localdev.base_image import (
+    PYTHON_BASE,
+    local_build_config,
+    node_base_image,
+    python_base_image,
+    recipe_key,
+    rootfs_tarball,
+)
 from localdev.docker import DOCKER_CLI, Dockerd, mounts_under
 from localdev.pulumi import PulumiWorkspace
 from localdev.tools import REPO, Tools
+from tests.components.harness import run_program
 
 
 @pytest.fixture(scope="module")
@@ -223,3 +232,16 @@ def test_pulumi_up_builds_and_a_one_line_change_rebuilds_only_that_image(
         assert out.stdout.decode() == "hello from one\none more line\n"
     finally:
         workspace.run("destroy", "--yes", "--skip-preview", cwd=project, check=False)
+
+
+def test_the_local_build_config_is_what_the_program_reads(dockerd: Dockerd, python_base: str) -> None:
+    config = local_build_config(dockerd, dockerd.containerd_socket)
+    cfg = run_program(PlatformConfig.load, config).result
+    settings = cfg.image_build_settings
+    assert cfg.build_images and cfg.built_images == ("operator", "api")
+    assert (settings.docker_host, settings.containerd_address, settings.python_base) == (
+        dockerd.host,
+        str(dockerd.containerd_socket),
+        python_base,
+    )
+    assert settings.image_args(IMAGES["api"]).build_args == {"BASE": python_base}

@@ -17,4 +17,8 @@ pulumi.export("urls", platform.urls)
 pulumi.export("services", platform.services)
 pulumi.export("crd", platform.orchestrator.crd_name)
 pulumi.export("apiTokenSecret", platform.orchestrator.api_token_secret_name)
-pulumi.export("images", {"operator": platform.images.operator_ref, "api": platform.images.api_ref})
+# Every image the workloads use from the program: the built ones (by key) and the operator's and API's.
+pulumi.export(
+    "images",
+    {**platform.images.refs, "operator": platform.images.operator_ref, "api": platform.images.api_ref},
+)

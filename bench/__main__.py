@@ -12,6 +12,7 @@ BENCHMARKS = [
     HERE / "pulumi" / "run.py",
     HERE / "api" / "bench_api.py",
     HERE / "operator" / "bench_operator.py",
+    HERE / "images" / "bench_images.py",
 ]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 
 from .common import KWOK_NODE, Placement, check_dns_label
-from .images import DEFAULT_API_IMAGE, DEFAULT_OPERATOR_IMAGE, check_image_ref
+from .images import DEFAULT_API_IMAGE, DEFAULT_OPERATOR_IMAGE, IMAGES, ImageBuildSettings, check_image_ref
 from .mongodb import MongoDBEngine
 from .mosquitto import MosquittoArgs
 from .nodered import NodeRedArgs
@@ -28,6 +28,7 @@ PROJECT = "dtpoc"
 DEFAULT_HOSTPATH_CLASS = "dtpoc-hostpath"
 _HOST = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _QUANTITY = re.compile(r"^[0-9]+(Ki|Mi|Gi|Ti)$")
+_NETWORK = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
 
 # Secret keys: (config key, minimum length, what it is). InfluxDB's setup refuses passwords under 8 chars.
 REQUIRED_SECRETS: tuple[tuple[str, int, str], ...] = (
@@ -96,9 +97,17 @@ class PlatformConfig:
     ingress_host: str = ""
     mqtt_broker_url: str = IN_CLUSTER_BROKER
     build_images: bool = False
+    built_images: tuple[str, ...] = ("operator", "api")
     image_registry: str = ""
-    image_tag: str = "latest"
+    image_tag: str = ""
     push_images: bool = False
+    docker_host: str = ""
+    docker_cli: str = "docker"
+    image_build_network: str = ""
+    image_containerd_address: str = ""
+    python_base_image: str = ""
+    node_base_image: str = ""
+    image_contexts: tuple[tuple[str, str], ...] = ()  # (image key, folder): builds whose context is no repo folder
     registry_username: str = ""
     registry_password: pulumi.Output[str] | None = None
     operator_image: str = DEFAULT_OPERATOR_IMAGE
@@ -167,6 +176,24 @@ class PlatformConfig:
             raise ConfigError(
                 "pushImages needs imageRegistry (e.g. pulumi config set imageRegistry ghcr.io/my-org)"
             )
+        unknown = sorted(set(self.built_images) - IMAGES.keys())
+        if unknown:
+            raise ConfigError(f"builtImages: unknown images {unknown}; the program builds {sorted(IMAGES)}")
+        if self.build_images and self.push_images and self.image_containerd_address:
+            raise ConfigError(
+                "pushImages and imageContainerdAddress exclude each other: push to a registry or import "
+                "into a node's containerd"
+            )
+        if self.image_build_network and not _NETWORK.match(self.image_build_network):
+            raise ConfigError(
+                "imageBuildNetwork must be a Docker network name such as host, "
+                f"got {self.image_build_network!r}"
+            )
+        if self.docker_host and not self.docker_host.startswith(("unix://", "tcp://", "ssh://", "npipe://")):
+            raise ConfigError(
+                "dockerHost must be a Docker address such as unix:///var/run/docker.sock, "
+                f"got {self.docker_host!r}"
+            )
         if self.registry_username and self.registry_password is None:
             raise ConfigError(
                 f"registryUsername is set but its password is not: {set_secret_hint('registryPassword')}"
@@ -179,8 +206,12 @@ class PlatformConfig:
             ("noderedImage", self.nodered_image),
             ("mongoExpressImage", self.mongo_express_image),
             *((("mongodbImage", self.mongodb_image),) if self.mongodb_image else ()),
-        ):
+            *((k, v) for k, v in (("pythonBaseImage", self.python_base_image),
+                                  ("nodeBaseImage", self.node_base_image)) if v),
+        ):  # fmt: skip
             _check(lambda ref=ref, key=key: check_image_ref(ref, key))
+        if self.build_images:
+            _check(lambda: self.image_build_settings)  # registry, tag and base image references
         if not self.mongodb_username or not self.influxdb_username:
             raise ConfigError("mongodbUsername and influxdbUsername must not be empty")
         if not 1 <= self.api_max_upload_bytes <= 64 * 1024**3:
@@ -219,6 +250,24 @@ class PlatformConfig:
     def public_base_url(self) -> str:
         return f"http://{self.ingress_host or 'localhost'}"
 
+    @property
+    def image_build_settings(self) -> ImageBuildSettings:
+        """How the program builds its images (used with buildImages)."""
+        return ImageBuildSettings(
+            registry=self.image_registry,
+            extra_tag=self.image_tag,
+            push=self.push_images,
+            registry_username=self.registry_username or None,
+            registry_password=self.registry_password if self.registry_username else None,
+            docker_host=self.docker_host,
+            docker_cli=self.docker_cli,
+            network=self.image_build_network,
+            containerd_address=self.image_containerd_address,
+            python_base=self.python_base_image,
+            node_base=self.node_base_image,
+            contexts=dict(self.image_contexts),
+        )
+
     # --- loading -------------------------------------------------------------------------------------
 
     @classmethod
@@ -248,9 +297,17 @@ class PlatformConfig:
             ingress_host=_str(cfg, "ingressHost", cls.ingress_host),
             mqtt_broker_url=_str(cfg, "mqttBrokerUrl", cls.mqtt_broker_url),
             build_images=_bool(cfg, "buildImages", cls.build_images),
+            built_images=_str_list(cfg, "builtImages", cls.built_images),
             image_registry=_str(cfg, "imageRegistry", cls.image_registry),
             image_tag=_str(cfg, "imageTag", cls.image_tag),
             push_images=_bool(cfg, "pushImages", cls.push_images),
+            docker_host=_str(cfg, "dockerHost", cls.docker_host),
+            docker_cli=_str(cfg, "dockerCli", cls.docker_cli),
+            image_build_network=_str(cfg, "imageBuildNetwork", cls.image_build_network),
+            image_containerd_address=_str(cfg, "imageContainerdAddress", cls.image_containerd_address),
+            python_base_image=_str(cfg, "pythonBaseImage", cls.python_base_image),
+            node_base_image=_str(cfg, "nodeBaseImage", cls.node_base_image),
+            image_contexts=tuple(sorted((cfg.get_object("imageContexts") or {}).items())),
             registry_username=_str(cfg, "registryUsername", cls.registry_username),
             registry_password=registry_password,
             operator_image=_str(cfg, "operatorImage", cls.operator_image),
@@ -330,9 +387,11 @@ def _int(cfg: pulumi.Config, key: str, default: int) -> int:
         raise ConfigError(f"{key} must be an integer, got {value!r}") from None
 
 
-def _str_list(cfg: pulumi.Config, key: str) -> tuple[str, ...]:
+def _str_list(cfg: pulumi.Config, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
     value = cfg.get(key)
-    if value is None or value == "":
+    if value is None:
+        return default
+    if value == "":
         return ()
     try:
         parsed = json.loads(value)

@@ -1,25 +1,32 @@
-"""The operator and API images: built from services/operator and services/api by the program itself
-(pulumi-docker-build; build context is the repository root), or prebuilt references from config."""
+"""The images the program builds (a table, one line per image), or prebuilt references from config.
+
+Each image is a DockerImage (docker_image.py: a dynamic provider around the Docker CLI), tagged by a hash
+of its build context, pushed to a registry, imported into a node's containerd or left in the Docker
+engine. The Dockerfiles take their base image as the `BASE` build argument: unset, they use their public
+default (python:3.11-slim); the local stack names bases made from Debian packages instead.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
 
 import pulumi
-import pulumi_docker_build as docker_build
 
 from .common import child_options
+from .docker_image import REGISTRY, DockerImage, DockerImageArgs
 
+# The repository root: the build contexts below are relative to it (the program may run from a folder
+# of symlinks to it, so resolve them).
+REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OPERATOR_IMAGE = "ghcr.io/cam-digital-hospitals/dtpoc-operator:latest"
 DEFAULT_API_IMAGE = "ghcr.io/cam-digital-hospitals/dtpoc-api:latest"
-# (image name, Dockerfile) per service, relative to the build context.
-SERVICES = {
-    "operator": ("dtpoc-operator", "services/operator/Dockerfile"),
-    "api": ("dtpoc-api", "services/api/Dockerfile"),
-}
 _REF = re.compile(r"^[a-z0-9]+([._\-/:@][A-Za-z0-9_.\-]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+LABELS = {"org.opencontainers.image.source": "dtpoc", "app.kubernetes.io/part-of": "dtpoc"}
 
 
 def check_image_ref(ref: str, what: str) -> str:
@@ -28,47 +35,147 @@ def check_image_ref(ref: str, what: str) -> str:
     return ref
 
 
-@dataclass(frozen=True)
-class ServiceImagesArgs:
-    """`build` False: use `operator_image` / `api_image` as they are. `build` True: build both images,
-    tag them `<registry>/<name>:<tag>` and push them (`push`, with optional credentials) or load them into
-    the local Docker engine (e.g. Docker Desktop's Kubernetes)."""
+class BaseImage(StrEnum):
+    """Which configured base an image's Dockerfile gets as its `BASE` build argument."""
 
-    build: bool = False
-    operator_image: str = DEFAULT_OPERATOR_IMAGE
-    api_image: str = DEFAULT_API_IMAGE
+    PYTHON = "python"  # Debian with Python 3.11 (public default python:3.11-slim)
+    NODE = "node"  # Debian with Node.js and npm
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One buildable image: its name (the last part of its repository), its Dockerfile and context
+    (relative to the repository root), its base and any fixed build arguments."""
+
+    name: str
+    dockerfile: str
+    context: str = "."
+    base: BaseImage | None = BaseImage.PYTHON
+    build_args: Mapping[str, str] = field(default_factory=dict)
+
+
+# Every image the program can build, by the key that config `builtImages` and `ServiceImages.refs` use.
+IMAGES: dict[str, ImageSpec] = {
+    "operator": ImageSpec("dtpoc-operator", "services/operator/Dockerfile"),
+    "api": ImageSpec("dtpoc-api", "services/api/Dockerfile"),
+    # Stand-ins for third-party images where no registry can be reached (the local stack), images/README.md.
+    # FerretDB's context is the folder of its binary (config imageContexts.ferretdb; tools/build.sh makes it).
+    "ferretdb": ImageSpec("dtpoc-ferretdb", "images/ferretdb/Dockerfile", context=""),
+    "mosquitto": ImageSpec("dtpoc-mosquitto", "images/mosquitto/Dockerfile", "images/mosquitto"),
+    "node-red": ImageSpec("dtpoc-node-red", "images/node-red/Dockerfile", "images/node-red"),
+    "mongo-express": ImageSpec("dtpoc-mongo-express", "images/mongo-express/Dockerfile", "images/mongo-express"),
+    # Analytics modules: the README's sample and the probe the platform's own tests launch.
+    "hospital-lab": ImageSpec("dtpoc-hospital-lab", "modules/hospital_lab/Dockerfile", "modules/hospital_lab"),
+    "probe": ImageSpec("dtpoc-probe", "tests/modules/probe/Dockerfile", "tests/modules/probe"),
+}
+
+
+@dataclass(frozen=True)
+class ImageBuildSettings:
+    """How and where images are built. `registry` prefixes the repositories (`<registry>/<name>`);
+    destination: `push` to it, or `containerd_address` (import into that containerd, namespace k8s.io), or
+    neither (left in the Docker engine at `docker_host`, e.g. Docker Desktop's). `extra_tag`: a tag given
+    besides the content hash (e.g. a release number). `python_base` / `node_base`: the `BASE` build
+    argument of the images on that base ("" keeps the Dockerfile's public default)."""
+
     registry: str = ""
-    tag: str = "latest"
+    extra_tag: str = ""
     push: bool = False
     registry_username: str | None = None
     registry_password: pulumi.Input[str] | None = None
-    context: str = "."
+    docker_host: str = ""
+    docker_cli: str = "docker"
+    network: str = ""
+    containerd_address: str = ""
+    python_base: str = ""
+    node_base: str = ""
+    contexts: Mapping[str, str] = field(default_factory=dict)  # image key -> build context outside the repo
+    repo_root: Path = REPO_ROOT
+
+    def __post_init__(self) -> None:
+        if self.registry and not REGISTRY.match(self.registry):
+            raise ValueError(
+                f"ImageBuildSettings.registry must be like ghcr.io/my-org, got {self.registry!r}"
+            )
+        if self.extra_tag and not _TAG.match(self.extra_tag):
+            raise ValueError(f"ImageBuildSettings.extra_tag is not a valid image tag: {self.extra_tag!r}")
+        if self.push and not self.registry:
+            raise ValueError(
+                "ImageBuildSettings: push needs a registry (config `imageRegistry`, e.g. ghcr.io/my-org)"
+            )
+        if self.push and self.containerd_address:
+            raise ValueError("ImageBuildSettings: push to a registry or load into containerd, not both")
+        if (self.registry_username is None) != (self.registry_password is None):
+            raise ValueError(
+                "ImageBuildSettings: give both registry_username and registry_password, or neither"
+            )
+        for what, ref in (("python_base", self.python_base), ("node_base", self.node_base)):
+            if ref:
+                check_image_ref(ref, f"ImageBuildSettings.{what}")
+
+    def repository(self, spec: ImageSpec) -> str:
+        return f"{self.registry.rstrip('/')}/{spec.name}" if self.registry else spec.name
+
+    def base_for(self, spec: ImageSpec) -> str:
+        return {BaseImage.PYTHON: self.python_base, BaseImage.NODE: self.node_base}.get(spec.base, "")  # type: ignore[arg-type]
+
+    def image_args(self, key: str) -> DockerImageArgs:
+        spec = IMAGES[key]
+        build_args = dict(spec.build_args)
+        if base := self.base_for(spec):
+            build_args["BASE"] = base
+        if not spec.context and key not in self.contexts:
+            raise ValueError(f"image {key!r} builds from a folder outside the repository: set imageContexts.{key}")
+        context = Path(self.contexts[key]) if key in self.contexts else self.repo_root / spec.context
+        push_login = self.push and self.registry_username is not None
+        return DockerImageArgs(
+            context=context,
+            dockerfile=self.repo_root / spec.dockerfile,
+            repository=self.repository(spec),
+            build_args=build_args,
+            labels=LABELS,
+            extra_tags=(self.extra_tag,) if self.extra_tag else (),
+            push=self.push,
+            registry_username=(self.registry_username or "") if push_login else "",
+            registry_password=self.registry_password if push_login else None,
+            docker_host=self.docker_host,
+            docker_cli=self.docker_cli,
+            network=self.network,
+            containerd_address=self.containerd_address,
+        )
+
+
+@dataclass(frozen=True)
+class ServiceImagesArgs:
+    """`build` False: use `operator_image` / `api_image` as they are and build nothing. `build` True: build
+    the images of `IMAGES` named in `built` with `settings`."""
+
+    build: bool = False
+    built: tuple[str, ...] = ("operator", "api")
+    operator_image: str = DEFAULT_OPERATOR_IMAGE
+    api_image: str = DEFAULT_API_IMAGE
+    settings: ImageBuildSettings = field(default_factory=ImageBuildSettings)
 
     def __post_init__(self) -> None:
         check_image_ref(self.operator_image, "ServiceImagesArgs.operator_image")
         check_image_ref(self.api_image, "ServiceImagesArgs.api_image")
-        if not _TAG.match(self.tag):
-            raise ValueError(f"ServiceImagesArgs.tag is not a valid image tag: {self.tag!r}")
-        if self.build and self.push and not self.registry:
+        unknown = [key for key in self.built if key not in IMAGES]
+        if unknown:
             raise ValueError(
-                "ServiceImagesArgs: push needs a registry (config `imageRegistry`, e.g. ghcr.io/my-org)"
+                f"ServiceImagesArgs.built: unknown images {unknown}; the program builds {sorted(IMAGES)}"
             )
-        if (self.registry_username is None) != (self.registry_password is None):
-            raise ValueError(
-                "ServiceImagesArgs: give both registry_username and registry_password, or neither"
-            )
-
-    def tag_for(self, image_name: str) -> str:
-        prefix = f"{self.registry.rstrip('/')}/" if self.registry else ""
-        return f"{prefix}{image_name}:{self.tag}"
+        if len(set(self.built)) != len(self.built):
+            raise ValueError(f"ServiceImagesArgs.built names an image twice: {list(self.built)}")
 
 
 class ServiceImages(pulumi.ComponentResource):
-    """Outputs: `operator_ref`, `api_ref` (with a digest when pushed: a new build rolls the Deployments)."""
+    """Outputs: `refs` (what workloads use, per built image key), `operator_ref` and `api_ref` (built, or
+    the configured references)."""
 
+    refs: dict[str, pulumi.Output[str]]
+    images: dict[str, DockerImage]
     operator_ref: pulumi.Output[str]
     api_ref: pulumi.Output[str]
-    images: dict[str, docker_build.Image]
 
     def __init__(
         self, name: str, args: ServiceImagesArgs, opts: pulumi.ResourceOptions | None = None
@@ -77,30 +184,15 @@ class ServiceImages(pulumi.ComponentResource):
         self.images = {}
         if args.build:
             child = child_options(self, opts)
-            registries = None
-            if args.registry and args.registry_username is not None:
-                registries = [
-                    docker_build.RegistryArgs(
-                        address=args.registry.split("/")[0],
-                        username=args.registry_username,
-                        password=args.registry_password,
-                    )
-                ]
-            for service, (image_name, dockerfile) in SERVICES.items():
-                self.images[service] = docker_build.Image(
-                    f"{name}-{service}",
-                    context=docker_build.BuildContextArgs(location=args.context),
-                    dockerfile=docker_build.DockerfileArgs(location=dockerfile),
-                    tags=[args.tag_for(image_name)],
-                    push=args.push,
-                    load=not args.push,
-                    registries=registries,
-                    labels={"org.opencontainers.image.source": "dtpoc", "app.kubernetes.io/part-of": "dtpoc"},
-                    opts=child,
+            for key in args.built:
+                self.images[key] = DockerImage(
+                    f"{name}-{key}", args.settings.image_args(key), opts=child
                 )
-            self.operator_ref = self.images["operator"].ref
-            self.api_ref = self.images["api"].ref
-        else:
-            self.operator_ref = pulumi.Output.from_input(args.operator_image)
-            self.api_ref = pulumi.Output.from_input(args.api_image)
-        self.register_outputs({"operator_ref": self.operator_ref, "api_ref": self.api_ref})
+        self.refs = {key: image.ref for key, image in self.images.items()}
+        self.operator_ref = self.ref("operator", args.operator_image)
+        self.api_ref = self.ref("api", args.api_image)
+        self.register_outputs({"refs": self.refs, "operator_ref": self.operator_ref, "api_ref": self.api_ref})
+
+    def ref(self, key: str, default: str) -> pulumi.Output[str]:
+        """The built image's reference, or `default` when the program does not build that image."""
+        return self.refs[key] if key in self.refs else pulumi.Output.from_input(default)

@@ -103,6 +103,7 @@ class OrchestratorArgs:
     api_image: pulumi.Input[str]
     mongodb_host: str = "mongodb"
     mongodb_port: int = 27017
+    mongodb_auth_mechanism: str | None = None  # "PLAIN" for FerretDB (MongoDB.auth_mechanism)
     ingress: IngressSettings | None = None
     module_ingress_class: str = "nginx"
     module_ingress_host: str | None = None
@@ -153,6 +154,7 @@ def mongodb_env(args: OrchestratorArgs) -> list[k8s.core.v1.EnvVarArgs]:
     return [
         env("MONGODB_HOST", args.mongodb_host),
         env("MONGODB_PORT", str(args.mongodb_port)),
+        *([env("MONGODB_AUTH_MECHANISM", args.mongodb_auth_mechanism)] if args.mongodb_auth_mechanism else []),
         env("MONGODB_USERNAME_FILE", f"{MONGODB_SECRET_DIR}/username"),
         env("MONGODB_PASSWORD_FILE", f"{MONGODB_SECRET_DIR}/password"),
     ]

@@ -13,7 +13,7 @@ from services.shared.names import MANAGED_BY_OPERATOR, PART_OF
 
 from .common import IngressSettings, child_options, labels
 from .config import IngressController, PlatformConfig
-from .images import ServiceImages, ServiceImagesArgs
+from .images import ImageBuildSettings, ServiceImages, ServiceImagesArgs
 from .influxdb import PORT as INFLUXDB_PORT
 from .influxdb import InfluxDB, InfluxDBArgs
 from .ingress_nginx import IngressNginx, IngressNginxArgs
@@ -119,6 +119,18 @@ class Platform(pulumi.ComponentResource):
                 in_ns,
             )
 
+        # Images first: the data services may run stand-ins the program builds (the local stack).
+        self.images = ServiceImages(
+            f"{name}-images",
+            ServiceImagesArgs(
+                build=cfg.build_images,
+                built=cfg.built_images,
+                operator_image=cfg.operator_image,
+                api_image=cfg.api_image,
+                settings=cfg.image_build_settings if cfg.build_images else ImageBuildSettings(),
+            ),
+            self._child,
+        )
         self.mongodb_storage = storage("mongodb", cfg.mongodb_storage_size)
         self.influxdb_storage = storage("influxdb", cfg.influxdb_storage_size)
         self.orchestrator_storage = storage("orchestrator", cfg.orchestrator_storage_size)
@@ -131,7 +143,7 @@ class Platform(pulumi.ComponentResource):
                 root_password=cfg.mongodb_password,
                 claim_name=self.mongodb_storage.claim_name,
                 engine=cfg.mongodb_engine,
-                image=cfg.mongodb_image or None,
+                image=self.images.refs.get("ferretdb") or cfg.mongodb_image or None,
                 # FerretDB runs as uid 10001: a hostPath folder (made by the kubelet as root) is handed over.
                 chown_data=cfg.mongodb_engine is MongoDBEngine.FERRETDB
                 and cfg.storage_mode is StorageMode.HOST_PATH,
@@ -155,12 +167,20 @@ class Platform(pulumi.ComponentResource):
         )
         self.mosquitto = Mosquitto(
             f"{name}-mosquitto",
-            MosquittoArgs(namespace=ns, image=cfg.mosquitto_image, placement=cfg.placement("mosquitto")),
+            MosquittoArgs(
+                namespace=ns,
+                image=self.images.refs.get("mosquitto", cfg.mosquitto_image),
+                placement=cfg.placement("mosquitto"),
+            ),
             in_ns,
         )
         self.nodered = NodeRed(
             f"{name}-nodered",
-            NodeRedArgs(namespace=ns, image=cfg.nodered_image, placement=cfg.placement("nodered")),
+            NodeRedArgs(
+                namespace=ns,
+                image=self.images.refs.get("node-red", cfg.nodered_image),
+                placement=cfg.placement("nodered"),
+            ),
             in_ns,
         )
 
@@ -179,20 +199,6 @@ class Platform(pulumi.ComponentResource):
             )
 
         # --- orchestrator -------------------------------------------------------------------------------
-        self.images = ServiceImages(
-            f"{name}-images",
-            ServiceImagesArgs(
-                build=cfg.build_images,
-                operator_image=cfg.operator_image,
-                api_image=cfg.api_image,
-                registry=cfg.image_registry,
-                tag=cfg.image_tag,
-                push=cfg.push_images,
-                registry_username=cfg.registry_username or None,
-                registry_password=cfg.registry_password if cfg.registry_username else None,
-            ),
-            self._child,
-        )
         self.orchestrator = Orchestrator(
             f"{name}-orchestrator",
             OrchestratorArgs(
@@ -201,6 +207,7 @@ class Platform(pulumi.ComponentResource):
                 mongodb_secret_name=self.mongodb.secret_name,
                 mongodb_host=self.mongodb.host,
                 mongodb_port=self.mongodb.port,
+                mongodb_auth_mechanism=self.mongodb.auth_mechanism,
                 data_claim_name=self.orchestrator_storage.claim_name,
                 operator_image=self.images.operator_ref,
                 api_image=self.images.api_ref,

@@ -24,13 +24,15 @@ from pathlib import Path
 
 from . import processes
 from .cluster import LocalCluster
+from .oci import write_image
 from .netns import CLUSTER_POD_CIDR, NODE_IP, POD_CIDR, NetworkNamespace
 from .tools import Tools
 
 NODE_NAME = "dtpoc-node"
 NODE_LABEL = "dtpoc.io/node"  # = "real" on this node; components choose real or simulated by it
 SIMULATED_TAINT = "kwok.x-k8s.io/node=fake"  # what the stack's simulated pieces tolerate
-CTR_NAMESPACE = "k8s.io"  # containerd's namespace for the CRI's images and containers
+CTR_NAMESPACE = "k8s.io"
+BUSYBOX_REF = "docker.io/library/busybox:1.36"  # containerd's namespace for the CRI's images and containers
 CGROUP_V1 = Path("/sys/fs/cgroup")
 _DAEMONS = ("containerd", "coredns", "kubelet", "kube-proxy", "kube-router")
 
@@ -69,6 +71,7 @@ class RealNode:
             node._make_cgroup_root()
             node._start_containerd()
             node.import_image(tools.pause_image)
+            node.import_image(node._busybox_image())
             node._start("coredns", [tools.coredns, "-conf", node._write_corefile(cluster)])
             node._start_kubelet(cluster)
             node._start("kube-proxy", [tools.kube_proxy, f"--config={node._write_kube_proxy(cluster)}"])
@@ -319,6 +322,14 @@ class RealNode:
         """An image tarball (OCI layout or `docker save`) into the node's containerd: pods then use it
         with imagePullPolicy IfNotPresent (nothing can be pulled here)."""
         self.ctr("images", "import", "--no-unpack=false", str(tarball))
+
+    def _busybox_image(self) -> Path:
+        """Debian's static busybox as `busybox:1.36`, the image the components' hostPath owner init
+        containers name (nothing can be pulled); also the node tests' shell, wget-less (see the tests)."""
+        return write_image(
+            Path("/bin/busybox"), "/bin/busybox", BUSYBOX_REF, self._path("busybox.oci.tar"),
+            user="0:0", links=("/bin/sh", "/bin/chown", "/bin/nc", "/bin/nslookup", "/bin/sleep"),
+        )  # fmt: skip
 
     # -- stop -------------------------------------------------------------------------------------
     def stop(self, cluster: LocalCluster | None) -> None:

@@ -27,10 +27,17 @@ def _blob(tar: tarfile.TarFile, data: bytes, media_type: str) -> dict[str, objec
     return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
 
 
-def write_image(binary: Path, entrypoint: str, ref: str, out: Path, user: str = "65535:65535") -> Path:
+def write_image(
+    binary: Path, entrypoint: str, ref: str, out: Path, user: str = "65535:65535", links: tuple[str, ...] = ()
+) -> Path:
+    """`links`: further paths in the image that are symlinks to the binary (a multi-call binary's applets)."""
     layer = io.BytesIO()
     with tarfile.open(fileobj=layer, mode="w") as tar:
         _add(tar, entrypoint.lstrip("/"), binary.read_bytes(), mode=0o755)
+        for link in links:
+            info = tarfile.TarInfo(link.lstrip("/"))
+            info.type, info.linkname, info.mode = tarfile.SYMTYPE, entrypoint, 0o777
+            tar.addfile(info)
     layer_bytes = layer.getvalue()
     config = {
         "architecture": "amd64",

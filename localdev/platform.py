@@ -25,6 +25,7 @@ from pathlib import Path
 
 from . import processes
 from .cluster import LocalCluster
+from .base_image import local_build_config
 from .docker import Dockerd
 from .netns import RUN_ROOT, NetworkNamespace
 from .node import NODE_NAME, RealNode
@@ -54,6 +55,7 @@ class State:
     relay_pids: list[int] = field(default_factory=list)
     node_pids: dict[str, int] = field(default_factory=dict)
     dockerd_pid: int | None = None
+    dockerd_run_dir: str | None = None
     api_port: int | None = None
     mongodb_port: int | None = None
     namespace: str = "dtpoc"
@@ -172,7 +174,7 @@ class LocalPlatform:
     def _start_dockerd(self) -> None:
         say("starting a Docker engine for the program's image builds")
         dockerd = Dockerd.start(self.state_dir / "docker")
-        self.state.dockerd_pid = dockerd.pid
+        self.state.dockerd_pid, self.state.dockerd_run_dir = dockerd.pid, str(dockerd.run_dir)
 
     def _start_node(self) -> None:
         say("starting the real node (containerd, CoreDNS, kubelet, kube-proxy, NetworkPolicy enforcer)")
@@ -192,13 +194,18 @@ class LocalPlatform:
             folder.chmod(0o770)
         self.data_root.chmod(0o755)
 
+    def dockerd(self) -> Dockerd:
+        assert self.state.dockerd_pid and self.state.dockerd_run_dir
+        return Dockerd(self.state_dir / "docker", Path(self.state.dockerd_run_dir), self.state.dockerd_pid)
+
     def instance_config(self) -> dict[str, str]:
-        """Stack config that only this instance knows (paths, sockets), set on its own stack file."""
-        dockerd = Dockerd.attach(self.state_dir / "docker", self.state.dockerd_pid)
+        """Stack config that only this instance knows (paths, sockets, its base images), set on its own
+        copy of the stack file: the program builds its images in this instance's Docker engine and
+        imports them into this instance's node."""
         return {
+            **local_build_config(self.dockerd(), self.node().containerd_address),
             "dataRoot": str(self.data_root),
-            "dockerHost": dockerd.host,
-            "imageLoadContainerd": str(self.node().containerd_address),
+            "imageContexts.ferretdb": str(self.tools.ferretdb.parent),
         }
 
     def _pulumi_up(self) -> None:
@@ -212,7 +219,7 @@ class LocalPlatform:
             # The value travels on stdin, never on a command line.
             workspace.run("config", "set", "--secret", "--stack", STACK, key, cwd=self.project, input=value)
         for key, value in self.instance_config().items():
-            workspace.run("config", "set", "--stack", STACK, key, value, cwd=self.project)
+            workspace.run("config", "set", "--path", "--stack", STACK, key, value, cwd=self.project)
         say("pulumi up --stack local (builds the images, deploys the whole platform; progress below)")
         subprocess.run(
             workspace.command("up", "--stack", STACK, "--yes", "--skip-preview"),
@@ -273,7 +280,7 @@ class LocalPlatform:
             self.node().stop(None)
         if self.state.dockerd_pid:
             say("stopping the Docker engine")
-            Dockerd.attach(self.state_dir / "docker", self.state.dockerd_pid).stop()
+            self.dockerd().stop()
         for pid in self.state.relay_pids:
             if processes.alive(pid):
                 processes.stop(pid)

@@ -97,6 +97,11 @@ class Tools:
     def pause_ref(self) -> str:
         return f"localhost/dtpoc-pause:{self.dirs['pause'].name.removeprefix('pause-')}"
 
+    @property
+    def pulumi_resource_pulumi_python(self) -> Path:
+        """The plugin serving the program's dynamic resources (its image builder)."""
+        return self._binary("pulumi-dynamic-python", "pulumi-resource-pulumi-python")
+
     @cached_property
     def mosquitto(self) -> Path:
         found = shutil.which("mosquitto") or next(
@@ -108,11 +113,12 @@ class Tools:
 
     @property
     def pulumi_path(self) -> str:
-        """PATH entries that let the Pulumi CLI find its language host and provider (no downloads)."""
+        """PATH entries that let the Pulumi CLI find its language host and providers (no downloads)."""
         dirs = [
             self.pulumi.parent,
             self.pulumi_language_python.parent,
             self.pulumi_resource_kubernetes.parent,
+            self.pulumi_resource_pulumi_python.parent,
         ]
         return os.pathsep.join(str(d) for d in dirs)
 

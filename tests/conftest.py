@@ -14,10 +14,10 @@ import pytest
 from pymongo import MongoClient
 
 from localdev.cluster import LocalCluster
+from localdev.docker import Dockerd
 from localdev.ferretdb import FerretDB
 from localdev.netns import RUN_ROOT, NetworkNamespace
-from localdev.node import RealNode
-from localdev.oci import write_image
+from localdev.node import BUSYBOX_REF, RealNode
 from localdev.pulumi import PulumiWorkspace
 from localdev.tools import Tools, find_tools
 from services.shared import crd
@@ -32,6 +32,7 @@ _MARKERS = {
     "analytics_crd": "cluster",
     "pulumi_workspace": "pulumi",
     "real_cluster": "node",
+    "dockerd": "docker",
 }
 
 
@@ -44,6 +45,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def tools() -> Tools:
     return find_tools()
+
+
+@pytest.fixture(scope="session")
+def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
+    """A Docker engine of the session's own (builds use the host network; see localdev/docker.py)."""
+    daemon = Dockerd.start(tmp_path_factory.mktemp("dockerd"))
+    yield daemon
+    daemon.stop()
 
 
 @pytest.fixture(scope="session")
@@ -109,15 +118,8 @@ class RealCluster:
         return self.cluster.kubectl(*args, input=input, check=check)
 
     def busybox(self) -> str:
-        """A FROM-scratch image of Debian's static busybox, in the node's containerd: a shell, wget, nc and
-        nslookup for the node's tests, with nothing pulled."""
-        ref = "localhost/dtpoc-busybox:test"
-        if ref.encode() not in self.node.ctr("images", "ls", "-q").stdout:
-            tarball = write_image(
-                Path("/bin/busybox"), "/bin/busybox", ref, self.state_dir / "busybox.tar", "10001:10001"
-            )
-            self.node.import_image(tarball)
-        return ref
+        """Debian's static busybox, imported by the node (a shell, nc and nslookup; nothing pulled)."""
+        return BUSYBOX_REF
 
 
 @pytest.fixture(scope="session")

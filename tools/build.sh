@@ -38,6 +38,7 @@ tool_dir() {
     pause) echo "$cache/pause-$KUBERNETES_VERSION" ;;
     coredns) echo "$cache/coredns-$COREDNS_VERSION" ;;
     kube-router) echo "$cache/kube-router-$KUBE_ROUTER_VERSION" ;;
+    pulumi-dynamic-python) echo "$cache/pulumi-dynamic-python-$PULUMI_VERSION" ;;
     *) echo "unknown tool: $1" >&2; return 1 ;;
   esac
 }
@@ -118,6 +119,15 @@ build_pulumi-language-python() {
   install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$1/bin/"
 }
 
+# The plugin that serves Python dynamic resources (the program's image builder): a script in the SDK
+# module, beside the language host's; the pip package does not carry it.
+build_pulumi-dynamic-python() {
+  local sdk
+  sdk=$(cd "$1" && go mod download -json "github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+  install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$1/bin/"
+}
+
 build_pulumi-resource-kubernetes() {
   cd "$wrappers/pulumi-resource-kubernetes"
   local src version=${PULUMI_KUBERNETES_VERSION#v}
@@ -155,7 +165,7 @@ build() {
   log "$tool: built in $((SECONDS - start)) s, $(du -sh "$dest" | cut -f1)"
 }
 
-all=(etcd kwok ferretdb pulumi-language-python kubernetes pulumi pulumi-resource-kubernetes
+all=(etcd kwok ferretdb pulumi-language-python pulumi-dynamic-python kubernetes pulumi pulumi-resource-kubernetes
   kubenode pause coredns kube-router)
 if [ "${1:-}" = "--dirs" ]; then
   # Where each tool lives (name=dir per line), for localdev/tools.py: the cache layout is defined here only.

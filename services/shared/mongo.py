@@ -31,6 +31,8 @@ class MongoSettings(BaseSettings):
     password: SecretStr | None = None
     username_file: Path | None = None
     password_file: Path | None = None
+    # FerretDB 1.x (the local stand-in) takes the PLAIN mechanism only; MongoDB negotiates SCRAM.
+    auth_mechanism: str | None = None
     # Fail fast when the database is away, so requests get a clear 503 instead of hanging.
     timeout_ms: int = 5000
 
@@ -48,7 +50,8 @@ class MongoSettings(BaseSettings):
         credentials = ""
         if self.username and self.password:
             credentials = f"{quote_plus(self.username)}:{quote_plus(self.password.get_secret_value())}@"
-        return f"mongodb://{credentials}{self.host}:{self.port}/"
+        options = f"?authMechanism={quote_plus(self.auth_mechanism)}" if credentials and self.auth_mechanism else ""
+        return f"mongodb://{credentials}{self.host}:{self.port}/{options}"
 
 
 def connect(settings: MongoSettings) -> AsyncMongoClient:

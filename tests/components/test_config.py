@@ -15,7 +15,7 @@ import yaml
 from components.config import REQUIRED_SECRETS, ConfigError, MissingSecretError, PlatformConfig
 
 from .conftest import build_platform
-from .harness import SECRETS, run_program
+from .harness import DOCKER_IMAGE, SECRETS, pushed_ref, run_program
 from .k8s import container, env_of, volumes_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,6 +119,23 @@ def test_a_short_secret_is_refused_with_the_command() -> None:
         ({"buildImages": True, "pushImages": True}, "pushImages needs imageRegistry"),
         ({"registryUsername": "bot"}, "pulumi config set --secret registryPassword"),
         ({"apiImage": "Not An Image"}, "apiImage must be an image reference"),
+        (
+            {"buildImages": True, "builtImages": ["api", "grafana"]},
+            r"builtImages: unknown images \['grafana'\]",
+        ),
+        (
+            {
+                "buildImages": True,
+                "pushImages": True,
+                "imageRegistry": "r.example/o",
+                "imageContainerdAddress": "/run/c.sock",
+            },
+            "exclude each other",
+        ),
+        ({"buildImages": True, "imageBuildNetwork": "host net"}, "imageBuildNetwork"),
+        ({"buildImages": True, "dockerHost": "/var/run/docker.sock"}, "dockerHost must be a Docker address"),
+        ({"buildImages": True, "pythonBaseImage": "Debian 12"}, "pythonBaseImage must be an image reference"),
+        ({"buildImages": True, "imageTag": "1.0 final"}, "not a valid image tag"),
         ({"ingressClass": "Nginx!"}, "ingressClass"),
     ],
 )
@@ -142,7 +159,7 @@ def stack_config(stack: str) -> dict[str, Any]:
 def test_local_stack() -> None:
     run = build_platform(stack_config("local"))
     assert run.of_type("kubernetes:helm.sh/v3:Release") == []
-    assert run.of_type("docker-build:index:Image") == []
+    assert run.of_type(DOCKER_IMAGE) == []
     assert all(i.metadata["annotations"]["pulumi.com/skipAwait"] == "true" for i in run.kinds("Ingress"))
     assert {pv.inputs["spec"]["capacity"]["storage"] for pv in run.kinds("PersistentVolume")} == {"1Gi"}
     assert all("nodeAffinity" not in pv.inputs["spec"] for pv in run.kinds("PersistentVolume"))
@@ -155,9 +172,14 @@ def test_dev_stack_is_like_the_seed() -> None:
     for pv in run.kinds("PersistentVolume"):
         term = pv.inputs["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]
         assert term == {"key": "kubernetes.io/hostname", "operator": "In", "values": ["docker-desktop"]}
-    images = run.of_type("docker-build:index:Image")
-    assert {tuple(i.inputs["tags"]) for i in images} == {("dtpoc-operator:dev",), ("dtpoc-api:dev",)}
-    assert all(i.inputs["load"] is True for i in images)
+    images = {i.inputs["repository"]: i.inputs for i in run.of_type(DOCKER_IMAGE)}
+    assert set(images) == {"dtpoc-operator", "dtpoc-api"}  # left in Docker Desktop's engine
+    for image in images.values():
+        assert image["extraTags"] == ["dev"]
+        assert image["push"] is False and image["containerdAddress"] == ""
+        assert "BASE" not in image["buildArgs"]  # the Dockerfiles' public python:3.11-slim
+    api = container(run.one("Deployment", "orchestrator-api"))["image"]
+    assert api == images["dtpoc-api"]["tag"]
     assert {i.inputs["spec"]["rules"][0]["host"] for i in run.kinds("Ingress")} == {"localhost"}
 
 
@@ -168,9 +190,10 @@ def test_prod_stack_uses_a_storage_class_and_a_registry() -> None:
         "standard-rwo"
     }
     assert run.of_type("kubernetes:helm.sh/v3:Release") == []  # the cluster's own controller
-    assert all(i.inputs["push"] is True for i in run.of_type("docker-build:index:Image"))
+    images = {i.inputs["repository"]: i.inputs for i in run.of_type(DOCKER_IMAGE)}
+    assert all(i["push"] is True and i["extraTags"] == ["1.0.0"] for i in images.values())
     api = container(run.one("Deployment", "orchestrator-api"))
-    assert api["image"].startswith("ghcr.io/cam-digital-hospitals/dtpoc-api:1.0.0@sha256:")
+    assert api["image"] == pushed_ref(images["ghcr.io/cam-digital-hospitals/dtpoc-api"]["tag"])
     assert env_of(api)["API_MAX_UPLOAD_BYTES"] == "1073741824"
     assert "claimName" in volumes_of(run.one("Deployment", "mongodb"))["data"]["persistentVolumeClaim"]
 
@@ -197,4 +220,4 @@ def test_no_configured_secret_outside_secret_objects(stack: str) -> None:
         if key != "registryPassword":
             assert kubernetes, (stack, key)  # the value does reach its Secret
     registry_holders = [r.typ for r in run.resources if STACK_SECRETS["registryPassword"] in r.dumps()]
-    assert registry_holders == (["docker-build:index:Image"] * 2 if stack == "prod" else [])
+    assert registry_holders == ([DOCKER_IMAGE] * 2 if stack == "prod" else [])

@@ -1,4 +1,4 @@
-"""The orchestrator: the Analytics CRD, least-privilege RBAC, operator and API workloads, images."""
+"""The orchestrator: the Analytics CRD, least-privilege RBAC, operator and API workloads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pulumi
 import pytest
 
 from components.common import IngressSettings
-from components.images import ServiceImages, ServiceImagesArgs
 from components.orchestrator import API_RULES, OPERATOR_RULES, Orchestrator, OrchestratorArgs
 from components.rbac import Rule
 from services.shared import crd
@@ -283,73 +282,3 @@ def test_without_ingress_there_is_no_ingress() -> None:
 def test_impossible_orchestrator_args_fail_early(overrides: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         orchestrator_run(**overrides)
-
-
-# --- images ---------------------------------------------------------------------------------------
-
-
-def images_run(registry_password: str | None = None, **kwargs):
-    def program():
-        if registry_password is not None:
-            kwargs["registry_password"] = pulumi.Output.secret(registry_password)
-        return ServiceImages("images", ServiceImagesArgs(**kwargs))
-
-    return run_program(
-        program,
-        resolve_result=lambda i: {"operator": i.operator_ref, "api": i.api_ref},
-    )
-
-
-def test_prebuilt_images_are_used_as_they_are() -> None:
-    run = images_run(operator_image="ghcr.io/x/op:1", api_image="ghcr.io/x/api:1")
-    assert run.of_type("docker-build:index:Image") == []
-    assert run.outputs == {"operator": "ghcr.io/x/op:1", "api": "ghcr.io/x/api:1"}
-
-
-def test_images_are_built_from_the_services_dockerfiles_and_pushed() -> None:
-    run = images_run(
-        build=True,
-        registry="ghcr.io/cam-digital-hospitals",
-        tag="1.2.3",
-        push=True,
-        registry_username="ci-bot",
-        registry_password="registry-pass-123",
-    )
-    images = {r.name: r.inputs for r in run.of_type("docker-build:index:Image")}
-    assert set(images) == {"images-operator", "images-api"}
-    for service in ("operator", "api"):
-        image = images[f"images-{service}"]
-        assert image["context"] == {"location": "."}  # the repository root
-        assert image["dockerfile"] == {"location": f"services/{service}/Dockerfile"}
-        assert image["tags"] == [f"ghcr.io/cam-digital-hospitals/dtpoc-{service}:1.2.3"]
-        assert image["push"] is True and image["load"] is False
-        assert image["registries"] == [
-            {"address": "ghcr.io", "username": "ci-bot", "password": "registry-pass-123"}
-        ]
-    digest = "@sha256:" + "ab" * 32
-    assert run.outputs == {
-        "operator": f"ghcr.io/cam-digital-hospitals/dtpoc-operator:1.2.3{digest}",
-        "api": f"ghcr.io/cam-digital-hospitals/dtpoc-api:1.2.3{digest}",
-    }
-
-
-def test_unpushed_builds_load_into_the_local_engine() -> None:
-    run = images_run(build=True, tag="dev")
-    images = {r.name: r.inputs for r in run.of_type("docker-build:index:Image")}
-    assert images["images-api"]["tags"] == ["dtpoc-api:dev"]
-    assert images["images-api"]["load"] is True and images["images-api"]["push"] is False
-    assert "registries" not in images["images-api"]
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"build": True, "push": True}, "registry"),
-        ({"tag": "bad tag"}, "tag"),
-        ({"operator_image": "Not An Image"}, "image reference"),
-        ({"registry_username": "u"}, "both"),
-    ],
-)
-def test_impossible_image_args_fail_early(kwargs: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        ServiceImagesArgs(**kwargs)

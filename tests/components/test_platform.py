@@ -13,7 +13,7 @@ import pytest
 
 from components.platform import PlatformArgs
 
-from .harness import SECRETS, run_program
+from .harness import DOCKER_IMAGE, SECRETS, pushed_ref, run_program
 from .k8s import container, env_of, pod_spec, probe, selects, service_ports, volumes_of
 from .test_telegraf import Co2Sensor
 from .test_ui import Whoami
@@ -204,6 +204,7 @@ def test_public_broker_option(build) -> None:
 
 
 def test_image_build_through_config(build) -> None:
+    """The Deployments run what the builds answer: each container's image is its DockerImage's `ref`."""
     run = build(
         {
             "ingressController": "none",
@@ -213,16 +214,34 @@ def test_image_build_through_config(build) -> None:
             "pushImages": "true",
         }
     )
-    assert {r.name for r in run.of_type("docker-build:index:Image")} == {
-        "dtpoc-images-operator",
-        "dtpoc-images-api",
-    }
-    digest = "@sha256:" + "ab" * 32
-    assert container(run.one("Deployment", "orchestrator-api"))["image"] == f"ghcr.io/org/dtpoc-api:7{digest}"
-    assert (
-        container(run.one("Deployment", "orchestrator-operator"))["image"]
-        == f"ghcr.io/org/dtpoc-operator:7{digest}"
+    images = {r.name: r for r in run.of_type(DOCKER_IMAGE)}
+    assert set(images) == {"dtpoc-images-operator", "dtpoc-images-api"}
+    for service in ("operator", "api"):
+        image = images[f"dtpoc-images-{service}"]
+        assert image.inputs["tag"].startswith(f"ghcr.io/org/dtpoc-{service}:")
+        deployment = run.one("Deployment", f"orchestrator-{service}")
+        assert container(deployment)["image"] == pushed_ref(image.inputs["tag"])
+        assert run.waits_for(deployment, DOCKER_IMAGE)  # the image's output is an input of the Deployment
+
+
+def test_local_builds_through_config(build) -> None:
+    run = build(
+        {
+            "ingressController": "none",
+            "buildImages": "true",
+            "builtImages": ["api"],
+            "imageRegistry": "localhost",
+            "dockerHost": "unix:///tmp/dtpoc-ab/docker.sock",
+            "imageContainerdAddress": "/tmp/dtpoc-cd/containerd.sock",
+            "pythonBaseImage": "localhost/dtpoc-base:bookworm-py311-0123",
+            "operatorImage": "ghcr.io/org/op:1",
+        }
     )
+    (api,) = run.of_type(DOCKER_IMAGE)
+    assert api.inputs["containerdAddress"] == "/tmp/dtpoc-cd/containerd.sock"
+    assert api.inputs["buildArgs"] == {"BASE": "localhost/dtpoc-base:bookworm-py311-0123"}
+    assert container(run.one("Deployment", "orchestrator-api"))["image"] == api.inputs["tag"]
+    assert container(run.one("Deployment", "orchestrator-operator"))["image"] == "ghcr.io/org/op:1"
 
 
 def test_extra_modules_by_subclassing(build) -> None:

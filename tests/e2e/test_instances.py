@@ -22,7 +22,7 @@ def listening_sockets() -> str:
 
 
 def probe_run(platform: Platform) -> dict:
-    image, version = image_and_version(platform.outputs["moduleImages"]["probe"])
+    image, version = image_and_version(platform.outputs["images"]["probe"])
     sid = launch(
         platform,
         {"image": image, "version": version, "description": "instance check", "env": {"PROBE_MODE": "write"},

@@ -75,7 +75,7 @@ def test_user_story_on_the_real_node(platform: Platform) -> None:
     """Upload the sample workbook, launch the hospital-lab module with 3 runs: three real containers run
     the simulation, their outputs are collected, and the status goes pending → running → ok in order."""
     file_id = upload(platform, "lab.xlsx", SAMPLE_XLSX.read_bytes())
-    image, version = image_and_version(platform.outputs["moduleImages"]["hospital-lab"])
+    image, version = image_and_version(platform.outputs["images"]["hospital-lab"])
     sid = launch(
         platform,
         {
@@ -116,7 +116,7 @@ def test_user_story_on_the_real_node(platform: Platform) -> None:
 
 
 def test_scheduled_module_fires_for_real(platform: Platform) -> None:
-    image, version = image_and_version(platform.outputs["moduleImages"]["probe"])
+    image, version = image_and_version(platform.outputs["images"]["probe"])
     sid = launch(
         platform,
         {
@@ -140,7 +140,7 @@ def test_scheduled_module_fires_for_real(platform: Platform) -> None:
 
 
 def test_persistent_module_answers_through_its_service(platform: Platform) -> None:
-    image, version = image_and_version(platform.outputs["moduleImages"]["probe"])
+    image, version = image_and_version(platform.outputs["images"]["probe"])
     sid = launch(
         platform,
         {
@@ -177,7 +177,7 @@ def test_persistent_module_answers_through_its_service(platform: Platform) -> No
 
 
 def test_failing_module_fails_the_service_with_its_reason(platform: Platform) -> None:
-    image, version = image_and_version(platform.outputs["moduleImages"]["probe"])
+    image, version = image_and_version(platform.outputs["images"]["probe"])
     sid = launch(
         platform,
         {"image": image, "version": version, "description": "fails", "env": {"PROBE_MODE": "fail"},
@@ -191,7 +191,7 @@ def test_failing_module_fails_the_service_with_its_reason(platform: Platform) ->
 
 
 def test_a_thousand_files_collected_once(platform: Platform) -> None:
-    image, version = image_and_version(platform.outputs["moduleImages"]["probe"])
+    image, version = image_and_version(platform.outputs["images"]["probe"])
     sid = launch(
         platform,
         {"image": image, "version": version, "description": "many files",
@@ -209,7 +209,7 @@ def test_a_thousand_files_collected_once(platform: Platform) -> None:
 def test_seed_example_as_written(platform: Platform) -> None:
     """The seed's manual flow: a services record in MongoDB, then `kubectl apply` of its YAML. Its image
     name stands for the sample module here (nothing can be pulled), which follows the seed's contract."""
-    module_ref = platform.outputs["moduleImages"]["hospital-lab"]
+    module_ref = platform.outputs["images"]["hospital-lab"]
     platform.ctr("images", "tag", "--force", module_ref, f"{SEED_IMAGE}:latest")
     file_id = upload(platform, "input.xlsx", SAMPLE_XLSX.read_bytes())
     from bson import ObjectId
@@ -284,7 +284,7 @@ def test_network_policies_enforced_and_service_names_resolve(platform: Platform)
     """A module pod resolves the seed's Service names but reaches neither MongoDB (modules get files, not
     the database) nor the API's or the operator's ports beyond what they serve; the API reaches MongoDB
     (it answers listings)."""
-    image, version = image_and_version(platform.outputs["moduleImages"]["probe"])
+    image, version = image_and_version(platform.outputs["images"]["probe"])
     targets = ["mongodb:27017", "orchestrator-api-svc:80"]
     sid = launch(
         platform,

@@ -307,7 +307,7 @@ class PlatformConfig:
             image_containerd_address=_str(cfg, "imageContainerdAddress", cls.image_containerd_address),
             python_base_image=_str(cfg, "pythonBaseImage", cls.python_base_image),
             node_base_image=_str(cfg, "nodeBaseImage", cls.node_base_image),
-            image_contexts=tuple(sorted((cfg.get_object("imageContexts") or {}).items())),
+            image_contexts=_image_contexts(_str_list(cfg, "imageContexts")),
             registry_username=_str(cfg, "registryUsername", cls.registry_username),
             registry_password=registry_password,
             operator_image=_str(cfg, "operatorImage", cls.operator_image),
@@ -385,6 +385,19 @@ def _int(cfg: pulumi.Config, key: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ConfigError(f"{key} must be an integer, got {value!r}") from None
+
+
+def _image_contexts(entries: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """`imageContexts` entries `<image key>=<absolute folder>`."""
+    pairs = []
+    for entry in entries:
+        key, _, folder = entry.partition("=")
+        if key not in IMAGES or not folder.startswith("/"):
+            raise ConfigError(
+                f"imageContexts: {entry!r} must be <image key>=<absolute folder> with a key of {sorted(IMAGES)}"
+            )
+        pairs.append((key, folder))
+    return tuple(pairs)
 
 
 def _str_list(cfg: pulumi.Config, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:

@@ -205,7 +205,7 @@ class LocalPlatform:
         return {
             **local_build_config(self.dockerd(), self.node().containerd_address),
             "dataRoot": str(self.data_root),
-            "imageContexts.ferretdb": str(self.tools.ferretdb.parent),
+            "imageContexts[0]": f"ferretdb={self.tools.ferretdb.parent}",
         }
 
     def _pulumi_up(self) -> None:

@@ -40,8 +40,8 @@ from localdev import processes  # noqa: E402
 from localdev.cluster import LocalCluster  # noqa: E402
 from localdev.ferretdb import FerretDB  # noqa: E402
 from localdev.tools import find_tools  # noqa: E402
-from services.api.routers.services import SUMMARY_FIELDS  # noqa: E402
-from services.api.settings import BASE_PATH  # noqa: E402
+from services.api.contracts import V1Beta1  # noqa: E402
+from services.api.settings import V1BETA1_PATH  # noqa: E402
 from services.shared import crd  # noqa: E402
 from services.shared.files import CHUNK_SIZE, FileStore  # noqa: E402
 from services.shared.records import services_collection  # noqa: E402
@@ -103,7 +103,7 @@ def api_process(mongo_url: str, kubeconfig: Path, log: Path) -> Iterator[tuple[s
         proc = subprocess.Popen([str(executable)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     try:
         processes.wait_until(lambda: processes.port_open(port), 30, "the API")
-        yield f"http://127.0.0.1:{port}{BASE_PATH}", proc.pid
+        yield f"http://127.0.0.1:{port}{V1BETA1_PATH}", proc.pid
     finally:
         processes.stop(proc.pid)
 
@@ -260,8 +260,8 @@ async def bench_listing(base_url: str, mongo_url: str, services: int, rounds: in
                 assert response.status_code == 200 and len(response.json()) == min(limit, services)
             result[f"list_{limit}_p50_ms"] = percentile(times, 50) * 1000
             result[f"list_{limit}_p95_ms"] = percentile(times, 95) * 1000
-        # The floor under the API: the same page query straight to FerretDB with pymongo (FerretDB 1.x
-        # sorts in memory after a full scan; MongoDB walks the _id index).
+        # The floor under the API: the same page query straight to FerretDB with pymongo (storage order,
+        # no sort: FerretDB pushes the limit down to SQLite).
         mongo = AsyncMongoClient(mongo_url)
         collection = services_collection(mongo)
         for limit in (100, 1000):
@@ -269,7 +269,7 @@ async def bench_listing(base_url: str, mongo_url: str, services: int, rounds: in
             for _ in range(rounds):
                 started = time.perf_counter()
                 await collection.find(
-                    {}, projection=SUMMARY_FIELDS, sort=[("_id", -1)], limit=limit + 1
+                    {}, projection=V1Beta1.list_fields, limit=limit + 1
                 ).to_list()
                 times.append(time.perf_counter() - started)
             result[f"mongo_{limit}_p50_ms"] = percentile(times, 50) * 1000

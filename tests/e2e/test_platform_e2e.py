@@ -26,7 +26,7 @@ from localdev.tools import REPO, Tools
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mongo, pytest.mark.pulumi, pytest.mark.slow]
 
-BASE = "/api/orchestrator/v1alpha1"
+BASE = "/api/orchestrator/v1beta1"  # the platform's own shapes; tests/compat runs the original's
 # The seed's example: its record and its Analytics resource, as its developer documentation gives them.
 SEED_ID = "669a52d1364a1b751c550d56"
 SEED_IMAGE = "ghcr.io/cam-digital-hospitals/digital-hosp-des"

@@ -33,13 +33,11 @@ WORKBOOK = b"PK\x03\x04 stand-in for hpath_sim_input.xlsx " * 100
 
 
 def pending_pods(env: OperatorEnv, sid: str, count: int) -> list[dict]:
-    return eventually(
-        lambda: (
-            len(pods := env.pods(sid)) == count and all(p["status"].get("phase") == "Pending" for p in pods)
-        ),
-        30,
-        f"{count} pending pods of {sid}",
-    )
+    def pending() -> list[dict]:
+        pods = env.pods(sid)
+        return pods if len(pods) == count and all(p["status"].get("phase") == "Pending" for p in pods) else []
+
+    return eventually(pending, 30, f"{count} pending pods of {sid}")
 
 
 def test_a_seed_client_session(

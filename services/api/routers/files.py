@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import TypeAdapter
 
 from ..contracts import Contract
 from ..deps import Authorized, FileId, Services, Settings, Skip, Store, limit_query, next_page_link
@@ -55,22 +55,28 @@ def router(contract: Contract) -> APIRouter:
     file_model: Any = contract.file_model
     limit_bound = limit_query(contract.max_limit)
 
+    page_json = TypeAdapter(list[file_model])
+
     @api.get("/", response_model=list[file_model], responses=errors(422, 503), description=LIST_ORDER)
     @api.get("", include_in_schema=False, response_model=list[file_model])  # no slash: the original's path
     async def list_files(
         request: Request,
-        response: Response,
         store: Store,
         skip: Skip = 0,
         limit: Annotated[int, limit_bound] = contract.default_limit,
-    ) -> list[BaseModel]:
+    ) -> Response:
         """Stored files: id, name, length, upload date and metadata. When there are more, the `Link`
         header names the next page (`rel="next"`)."""
-        docs = await store.files.find({}, skip=skip, limit=limit + 1).to_list()
+        docs = await store.files.find(
+            {}, projection=contract.file_fields, skip=skip, limit=limit + 1
+        ).to_list()
+        headers = {}
         if len(docs) > limit:
             docs = docs[:limit]
-            response.headers["Link"] = next_page_link(request, skip + limit, limit)
-        return [contract.file(doc) for doc in docs]
+            headers["Link"] = next_page_link(request, skip + limit, limit)
+        # Serialised here, once: the items are typed already (FastAPI would validate them again).
+        body = page_json.dump_json([contract.file(doc) for doc in docs])
+        return Response(body, media_type="application/json", headers=headers)
 
     upload = contract.upload_answer
 

@@ -18,9 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.shared.files import FileStore
@@ -96,22 +94,39 @@ DESCRIPTIONS = {
 }
 
 
+def _references(value: Any) -> set[str]:
+    """Names of the component schemas `value` refers to (`#/components/schemas/<name>`)."""
+    if isinstance(value, dict):
+        found = {value["$ref"].rsplit("/", 1)[-1]} if isinstance(value.get("$ref"), str) else set()
+        return found.union(*(_references(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_references(v) for v in value))
+    return set()
+
+
+def version_document(whole: dict[str, Any], contract: Contract) -> dict[str, Any]:
+    """The OpenAPI document of one version: its paths, and the schemas they need (transitively)."""
+    prefix = f"{contract.base_path}/"
+    paths = {path: item for path, item in whole["paths"].items() if path.startswith(prefix)}
+    components = whole.get("components", {})
+    schemas = components.get("schemas", {})
+    needed, todo = set(), _references(paths)
+    while todo:
+        name = todo.pop()
+        if name not in needed and name in schemas:
+            needed.add(name)
+            todo |= _references(schemas[name])
+    kept = {**components, "schemas": {name: schemas[name] for name in sorted(needed)}}
+    info = {**whole["info"], "version": contract.version, "description": DESCRIPTIONS[contract.version]}
+    return {**whole, "info": info, "paths": paths, "components": kept}
+
+
 def _add_version_docs(app: FastAPI, contract: Contract) -> None:
     """`<base>/openapi.json` with this version's operations only, and `<base>/docs` showing it."""
     prefix = contract.base_path
-    documents: dict[str, Any] = {}
 
     async def openapi() -> JSONResponse:
-        if "document" not in documents:
-            routes = [r for r in app.routes if isinstance(r, APIRoute) and r.path.startswith(f"{prefix}/")]
-            documents["document"] = get_openapi(
-                title=TITLE,
-                version=contract.version,
-                summary=SUMMARY,
-                description=DESCRIPTIONS[contract.version],
-                routes=routes,
-            )
-        return JSONResponse(documents["document"])
+        return JSONResponse(version_document(app.openapi(), contract))
 
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url=f"{prefix}/openapi.json", title=f"{TITLE} {contract.version}")

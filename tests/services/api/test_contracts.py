@@ -207,3 +207,22 @@ def test_file_items_in_each_version() -> None:
     }
     beta = V1Beta1().file(doc).model_dump()
     assert (beta["id"], beta["sha256"], beta["chunk_size"]) == (str(doc["_id"]), None, 261120)
+
+
+def test_each_version_documents_only_its_own_operations_and_schemas() -> None:
+    from services.api.main import create_app, version_document
+    from services.api.settings import ApiSettings
+
+    whole = create_app(ApiSettings()).openapi()
+    alpha, beta = (version_document(whole, contract) for contract in (V1Alpha1(), V1Beta1()))
+    assert all(path.startswith("/api/orchestrator/v1alpha1/") for path in alpha["paths"])
+    assert all(path.startswith("/api/orchestrator/v1beta1/") for path in beta["paths"])
+    assert len(alpha["paths"]) == len(beta["paths"]) == 10
+    seed_file = alpha["components"]["schemas"]["SeedFile"]
+    assert set(seed_file["required"]) >= {"file_id", "filename", "length", "uploadDate", "metadata"}
+    assert "FileInfo" not in alpha["components"]["schemas"]
+    assert "SeedFile" not in beta["components"]["schemas"]
+    upload = alpha["paths"]["/api/orchestrator/v1alpha1/files/upload"]["post"]["responses"]
+    assert "200" in upload and "201" not in upload
+    assert "201" in beta["paths"]["/api/orchestrator/v1beta1/files/upload"]["post"]["responses"]
+    assert (alpha["info"]["version"], beta["info"]["version"]) == ("v1alpha1", "v1beta1")

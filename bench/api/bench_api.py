@@ -1,12 +1,17 @@
 """Benchmark of the orchestrator API (a real `dtpoc-api` process, uvicorn, over loopback).
 
-    uv run python bench/api/bench_api.py [--sizes 1,50,200] [--services 1000]
+    uv run python bench/api/bench_api.py [--sizes 1,50,200] [--services 1000] [--files 1500]
 
 Starts its own FerretDB and local cluster (localdev), the API as a subprocess, and measures:
 - upload and download throughput through the API for 1 MB, 50 MB and 200 MB files, against direct
   pymongo GridFS on the same FerretDB (same chunk size), as ratios (goal >= 0.8);
 - the API process's peak RSS while it moves each file, against its idle RSS (goal: no growth with size);
-- listing 1,000 services (a page of 100, and all 1,000 in one page): p50 and p95 (goal p95 < 100 ms).
+- listing 1,000 services (a page of 100, and all 1,000 in one page): p50 and p95 (goal p95 < 100 ms);
+- listing 1,500 files, limit=100, through the API (v1alpha1 and v1beta1) against the original platform's
+  way on the same FerretDB, measured in the same run: GridFS `find()` with skip/limit in natural order,
+  straight with pymongo (goal: the API's p50 and p95 no higher), and the same behind an endpoint like
+  the original's (bench/api/original_listing.py: FastAPI on uvicorn), for the first page and a deep one
+  (skip=1,400).
 Prints a table and writes JSON to bench/results/. Stops everything it started, by pid.
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import platform
@@ -40,10 +46,12 @@ from localdev import processes  # noqa: E402
 from localdev.cluster import LocalCluster  # noqa: E402
 from localdev.ferretdb import FerretDB  # noqa: E402
 from localdev.tools import find_tools  # noqa: E402
-from services.api.routers.services import SUMMARY_FIELDS  # noqa: E402
-from services.api.settings import BASE_PATH  # noqa: E402
+from services.api.contracts import V1Beta1  # noqa: E402
+from services.api.settings import BASE_PATH as V1ALPHA1_PATH  # noqa: E402
+from services.api.settings import V1BETA1_PATH  # noqa: E402
 from services.shared import crd  # noqa: E402
 from services.shared.files import CHUNK_SIZE, FileStore  # noqa: E402
+from services.shared.names import FILES_DATABASE  # noqa: E402
 from services.shared.records import services_collection  # noqa: E402
 
 MB = 1024 * 1024
@@ -86,6 +94,21 @@ class RssSampler:
 
 
 @contextmanager
+def original_listing_process(mongo_url: str, log: Path) -> Iterator[str]:
+    """The original's listing endpoint (bench/api/original_listing.py) on uvicorn, as its own process."""
+    port = processes.free_port()
+    env = {**os.environ, "MONGODB_URL": mongo_url, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "uvicorn", "bench.api.original_listing:app", "--port", str(port)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        processes.wait_until(lambda: processes.port_open(port), 30, "the original's listing endpoint")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        processes.stop(proc.pid)
+
+
+@contextmanager
 def api_process(mongo_url: str, kubeconfig: Path, log: Path) -> Iterator[tuple[str, int]]:
     port = processes.free_port()
     env = {
@@ -103,7 +126,7 @@ def api_process(mongo_url: str, kubeconfig: Path, log: Path) -> Iterator[tuple[s
         proc = subprocess.Popen([str(executable)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     try:
         processes.wait_until(lambda: processes.port_open(port), 30, "the API")
-        yield f"http://127.0.0.1:{port}{BASE_PATH}", proc.pid
+        yield f"http://127.0.0.1:{port}{V1BETA1_PATH}", proc.pid
     finally:
         processes.stop(proc.pid)
 
@@ -260,22 +283,114 @@ async def bench_listing(base_url: str, mongo_url: str, services: int, rounds: in
                 assert response.status_code == 200 and len(response.json()) == min(limit, services)
             result[f"list_{limit}_p50_ms"] = percentile(times, 50) * 1000
             result[f"list_{limit}_p95_ms"] = percentile(times, 95) * 1000
-        # The floor under the API: the same page query straight to FerretDB with pymongo (FerretDB 1.x
-        # sorts in memory after a full scan; MongoDB walks the _id index).
+        # The floor under the API: the same page query straight to FerretDB with pymongo (storage order,
+        # no sort: FerretDB pushes the limit down to SQLite).
         mongo = AsyncMongoClient(mongo_url)
         collection = services_collection(mongo)
         for limit in (100, 1000):
             times = []
             for _ in range(rounds):
                 started = time.perf_counter()
-                await collection.find(
-                    {}, projection=SUMMARY_FIELDS, sort=[("_id", -1)], limit=limit + 1
-                ).to_list()
+                await collection.find({}, projection=V1Beta1.list_fields, limit=limit + 1).to_list()
                 times.append(time.perf_counter() - started)
             result[f"mongo_{limit}_p50_ms"] = percentile(times, 50) * 1000
             result[f"mongo_{limit}_p95_ms"] = percentile(times, 95) * 1000
         await mongo.close()
         return result
+
+
+async def bench_file_listing(
+    base_url: str, original_url: str, mongo_url: str, files: int, rounds: int
+) -> dict:
+    """The API's file listing against the original platform's: the same page of the same files, each
+    round asking each in turn (so that all see the same load). The original's way twice: its query
+    straight with pymongo (the goal), and behind its own endpoint (FastAPI on uvicorn, like ours)."""
+    mongo = AsyncMongoClient(mongo_url)  # the original's client options
+    bucket = AsyncGridFSBucket(mongo[FILES_DATABASE])  # as the original stored files: GridFS defaults
+    for i in range(files):
+        content = b"stand-in workbook %d" % i
+        await bucket.upload_from_stream(
+            f"input-{i}.xlsx",
+            content,
+            metadata={"hash": hashlib.md5(content).hexdigest()},  # noqa: S324 - the original's key
+        )
+
+    async def original(skip: int, limit: int) -> list[dict]:
+        """The original API's listing query: GridFS find, skip/limit, natural order, these fields."""
+        cursor = bucket.find().skip(skip).limit(limit)
+        return [
+            {
+                "file_id": str(f._id),
+                "filename": f.filename,
+                "length": f.length,
+                "uploadDate": f.upload_date,
+                "metadata": f.metadata,
+            }
+            async for f in cursor
+        ]
+
+    alpha_url = base_url.replace(V1BETA1_PATH, V1ALPHA1_PATH)
+    result: dict = {"files": files, "limit": 100}
+    async with httpx.AsyncClient(timeout=60) as client:
+        for label, skip in (("first", 0), ("deep", files - 100)):
+            timings: dict[str, list[float]] = {name: [] for name in LISTERS}
+            calls = {
+                "original": lambda skip=skip: original(skip, 100),
+                "original_endpoint": lambda skip=skip: client.get(
+                    f"{original_url}/files", params={"skip": skip, "limit": 100}
+                ),
+                "v1alpha1": lambda skip=skip: client.get(
+                    f"{alpha_url}/files", params={"skip": skip, "limit": 100}
+                ),
+                "v1beta1": lambda skip=skip: client.get(
+                    f"{base_url}/files/", params={"skip": skip, "limit": 100}
+                ),
+            }
+            for round_ in range(rounds + 5):
+                for name, call in calls.items():
+                    started = time.perf_counter()
+                    answer = await call()
+                    elapsed = time.perf_counter() - started
+                    page = answer if isinstance(answer, list) else answer.json()
+                    assert len(page) == 100, (name, len(page))
+                    if round_ >= 5:  # warm-up
+                        timings[name].append(elapsed)
+            for name, times in timings.items():
+                result[f"{label}_{name}_p50_ms"] = percentile(times, 50) * 1000
+                result[f"{label}_{name}_p95_ms"] = percentile(times, 95) * 1000
+            for version in ("v1alpha1", "v1beta1"):
+                for baseline in ("original", "original_endpoint"):
+                    result[f"{label}_{version}_vs_{baseline}_met"] = all(
+                        result[f"{label}_{version}_{q}_ms"] <= result[f"{label}_{baseline}_{q}_ms"]
+                        for q in ("p50", "p95")
+                    )
+    await mongo.close()
+    return result
+
+
+LISTERS = {
+    "original": "original's query",
+    "original_endpoint": "original's endpoint",
+    "v1alpha1": "API v1alpha1",
+    "v1beta1": "API v1beta1",
+}
+
+
+def print_file_listing(listing: dict) -> None:
+    print(f"\nListing {listing['files']:,} files, limit={listing['limit']} (ms)")
+    print("  goal: the API's p50 and p95 no higher than the original's way, measured in this run:")
+    print("        its query (GridFS find, skip/limit, natural order) with pymongo straight to the same")
+    print("        FerretDB; also shown, the same behind its own endpoint (FastAPI on uvicorn, as ours)")
+    for label, title in (("first", "first page"), ("deep", f"skip={listing['files'] - 100:,}")):
+        print(f"  {title}")
+        for name, caption in LISTERS.items():
+            p50, p95 = listing[f"{label}_{name}_p50_ms"], listing[f"{label}_{name}_p95_ms"]
+            line = f"    {caption:<20} p50 {p50:6.1f}   p95 {p95:6.1f}"
+            if name.startswith("v1"):
+                query = "met" if listing[f"{label}_{name}_vs_original_met"] else "NOT met"
+                endpoint = "met" if listing[f"{label}_{name}_vs_original_endpoint_met"] else "NOT met"
+                line += f"   goal vs query: {query}; vs endpoint: {endpoint}"
+            print(line)
 
 
 def print_table(transfers: list[dict], listing: dict) -> None:
@@ -312,6 +427,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,50,200", help="file sizes in MB, comma-separated")
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=100, help="listing requests per page size")
+    parser.add_argument("--files", type=int, default=1500, help="files stored for the file listing")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
 
@@ -327,6 +443,12 @@ def main() -> None:
         with api_process(ferretdb.url, cluster.kubeconfig, work / "api.log") as (base_url, pid):
             print(f"API pid {pid} at {base_url}; FerretDB at {ferretdb.url}", flush=True)
             transfers = asyncio.run(bench_transfers(base_url, pid, ferretdb.url, sizes))
+            file_listing: dict = {}
+            if args.files:
+                with original_listing_process(ferretdb.url, work / "original.log") as original_url:
+                    file_listing = asyncio.run(
+                        bench_file_listing(base_url, original_url, ferretdb.url, args.files, args.rounds)
+                    )
             listing = (
                 asyncio.run(bench_listing(base_url, ferretdb.url, args.services, args.rounds))
                 if args.services
@@ -338,6 +460,8 @@ def main() -> None:
         ferretdb.stop()
 
     print_table(transfers, listing)
+    if file_listing:
+        print_file_listing(file_listing)
     results = {
         "when": datetime.now(UTC).isoformat(),
         "machine": {
@@ -348,6 +472,7 @@ def main() -> None:
         "chunk_size": CHUNK_SIZE,
         "transfers": transfers,
         "listing": listing,
+        "file_listing": file_listing,
     }
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -81,9 +81,12 @@ def _file_id(
 ServiceId = Annotated[ObjectId, Depends(_service_id)]
 FileId = Annotated[ObjectId, Depends(_file_id)]
 
-DEFAULT_LIMIT = 100
 Skip = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
-Limit = Annotated[int, Query(ge=1, le=1000, description="Items to return (at most 1000).")]
+
+
+def limit_query(max_limit: int) -> Any:
+    """The `limit` query parameter of a version's lists (each version has its own bound)."""
+    return Query(ge=1, le=max_limit, description=f"Items to return (at most {max_limit}).")
 
 
 def next_page_link(request: Request, skip: int, limit: int) -> str:

@@ -1,8 +1,9 @@
 """The Orchestrator REST API: app factory, lifespan and the `dtpoc-api` entry point.
 
-Routes carry the full base path (/api/orchestrator/v1alpha1): the ingress forwards paths unchanged, so
-the same URLs work in the cluster, behind the ingress and in tests. The OpenAPI document and the docs
-page live under the same prefix.
+Two versions, one implementation: /api/orchestrator/v1alpha1 keeps the original dtpoc platform's
+contract, /api/orchestrator/v1beta1 has the platform's own shapes (services.api.contracts). Routes
+carry the full base path: the ingress forwards paths unchanged, so the same URLs work in the cluster,
+behind the ingress and in tests. Each version has its OpenAPI document and docs page under its prefix.
 """
 
 from __future__ import annotations
@@ -11,20 +12,23 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.shared.files import FileStore
 from services.shared.mongo import connect
 
+from .contracts import CONTRACTS, Contract
 from .errors import install_error_handlers
 from .kube import AnalyticsClient, open_api_client
 from .routers import files, health, services
-from .settings import BASE_PATH, ApiSettings, get_settings
+from .settings import ApiSettings, get_settings
 from .uploads import ensure_indexes
 
 log = logging.getLogger(__name__)
@@ -78,16 +82,69 @@ class RefuseControlCharacterPaths:
         await self.app(scope, receive, send)
 
 
+TITLE = "DT platform orchestrator API"
+SUMMARY = "Launch analytics and simulation modules, follow their runs, fetch outputs, manage files."
+DESCRIPTIONS = {
+    "v1alpha1": "The original dtpoc platform's contract, kept for its clients (file_id, active_runs, "
+    "created_at in epoch seconds, 200 on upload, a message on deletion). The platform's own shapes "
+    "are in v1beta1.",
+    "v1beta1": "The platform's own shapes: `id` everywhere, run counts `active`/`succeeded`/`failed`/"
+    "`total`, ISO 8601 dates, 201 for a new file, 204 for a deletion, outputs by run, strict launch "
+    "requests. The original's contract is kept in v1alpha1.",
+}
+
+
+def _references(value: Any) -> set[str]:
+    """Names of the component schemas `value` refers to (`#/components/schemas/<name>`)."""
+    if isinstance(value, dict):
+        found = {value["$ref"].rsplit("/", 1)[-1]} if isinstance(value.get("$ref"), str) else set()
+        return found.union(*(_references(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_references(v) for v in value))
+    return set()
+
+
+def version_document(whole: dict[str, Any], contract: Contract) -> dict[str, Any]:
+    """The OpenAPI document of one version: its paths, and the schemas they need (transitively)."""
+    prefix = f"{contract.base_path}/"
+    paths = {path: item for path, item in whole["paths"].items() if path.startswith(prefix)}
+    components = whole.get("components", {})
+    schemas = components.get("schemas", {})
+    needed, todo = set(), _references(paths)
+    while todo:
+        name = todo.pop()
+        if name not in needed and name in schemas:
+            needed.add(name)
+            todo |= _references(schemas[name])
+    kept = {**components, "schemas": {name: schemas[name] for name in sorted(needed)}}
+    info = {**whole["info"], "version": contract.version, "description": DESCRIPTIONS[contract.version]}
+    return {**whole, "info": info, "paths": paths, "components": kept}
+
+
+def _add_version_docs(app: FastAPI, contract: Contract) -> None:
+    """`<base>/openapi.json` with this version's operations only, and `<base>/docs` showing it."""
+    prefix = contract.base_path
+
+    async def openapi() -> JSONResponse:
+        return JSONResponse(version_document(app.openapi(), contract))
+
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=f"{prefix}/openapi.json", title=f"{TITLE} {contract.version}")
+
+    app.add_api_route(f"{prefix}/openapi.json", openapi, include_in_schema=False)
+    app.add_api_route(f"{prefix}/docs", docs, include_in_schema=False)
+
+
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """The API for `settings` (by default the environment's, see services.api.settings)."""
     settings = settings or get_settings()
     app = FastAPI(
-        title="DT platform orchestrator API",
-        version="v1alpha1",
-        summary="Launch analytics and simulation modules, follow their runs, fetch outputs, manage files.",
+        title=TITLE,
+        version=", ".join(contract.version for contract in CONTRACTS),
+        summary=SUMMARY,
         lifespan=lifespan,
-        openapi_url=f"{BASE_PATH}/openapi.json",
-        docs_url=f"{BASE_PATH}/docs",
+        openapi_url=None,  # one document per version, see _add_version_docs
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -100,8 +157,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.add_middleware(RefuseControlCharacterPaths)
     install_error_handlers(app)
-    for router in (health.router, services.router, files.router):
-        app.include_router(router, prefix=BASE_PATH)
+    for contract in CONTRACTS:
+        for router in (health.router, services.router(contract), files.router(contract)):
+            app.include_router(router, prefix=contract.base_path)
+        _add_version_docs(app, contract)
     return app
 
 

@@ -1,22 +1,23 @@
-"""Request and response bodies: typed, so that validation and the OpenAPI document are exact.
+"""Launch requests and the bodies every version shares (health, errors): typed, so that validation and
+the OpenAPI document are exact. Each version's responses are in services.api.contracts.
 
 Everything a caller sends is checked here before anything is written (FastAPI answers 422 with the
 failing field); the rules mirror the Analytics CRD's (services.shared.crd), so Kubernetes never
-refuses what the API accepted.
+refuses what the API accepted. One request model per version: v1alpha1 (SeedLaunchRequest) accepts
+what the original platform accepted and ignored, with warnings; v1beta1 (LaunchRequest) refuses it.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Any, Self
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
 
 from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.shared.crd import ENV_NAME_PATTERN, MAX_REPS, JobType, Phase
-from services.shared.records import OutputFile, ServiceRecord
-from services.shared.status import Condition, ServiceState
+from services.shared.crd import ENV_NAME_PATTERN, MAX_REPS, JobType
+from services.shared.records import ServiceRecord
 from services.shared.validation import RESERVED_ENV_NAMES, is_cron, is_env_name, is_safe_filename
 
 # A repository name as Docker's distribution/reference grammar has it: optional registry host (with
@@ -37,13 +38,15 @@ MAX_MOUNT_FILES = 100
 MAX_DESCRIPTION = 4096
 
 
-class AnaSpec(BaseModel):
+class SeedAnaSpec(BaseModel):
     """An analytics module: a long-running service, a schedule, or runs on demand."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
 
     job_type: JobType
-    reps: int | None = Field(default=None, ge=1, le=MAX_REPS, description="Runs (not for persistent).")
+    reps: int | None = Field(
+        default=None, ge=1, le=MAX_REPS, description="Runs (scheduled and ondemand; not for persistent)."
+    )
     schedule: str | None = Field(default=None, description="Cron schedule, only for scheduled jobs.")
 
     @field_validator("schedule")
@@ -57,43 +60,75 @@ class AnaSpec(BaseModel):
 
     @model_validator(mode="after")
     def _job_type_rules(self) -> Self:
+        # Refused by every version (the original's CRD refused them too); what the original let through
+        # harmlessly is judged by the launch request (SeedLaunchRequest.ignored).
         if self.job_type is JobType.PERSISTENT and self.reps is not None:
             raise ValueError("a persistent job takes no reps")
-        if self.job_type in (JobType.SCHEDULED, JobType.ONDEMAND) and self.reps is None:
-            raise ValueError(f"a {self.job_type} job needs reps")
+        if self.job_type is JobType.SCHEDULED and self.reps is None:
+            raise ValueError("a scheduled job needs reps")
         if self.job_type is JobType.SCHEDULED and self.schedule is None:
             raise ValueError("a scheduled job needs a schedule")
-        if self.job_type is not JobType.SCHEDULED and self.schedule is not None:
-            raise ValueError("only a scheduled job takes a schedule")
         return self
 
 
-class SimSpec(BaseModel):
+class SeedSimSpec(BaseModel):
     """A simulation: a batch of `reps` independent runs, started now (an ondemand job)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
 
     reps: int = Field(default=1, ge=1, le=MAX_REPS, description=f"Independent runs (1..{MAX_REPS}).")
 
 
-class LaunchRequest(BaseModel):
-    """What to run. Give exactly one of `ana` or `sim`."""
+@dataclass(frozen=True)
+class Unused:
+    """Part of a launch request that would not be used (or a default that fills a gap)."""
+
+    field: str
+    problem: str
+    outcome: str
+
+    @property
+    def warning(self) -> str:
+        return f"{self.field}: {self.problem}; {self.outcome}"
+
+
+def _is_empty(kind: BaseModel | None) -> bool:
+    """`{}`: the original counted only non-empty `ana`/`sim` objects (its own OpenAPI example sends
+    `"sim": {}` next to `ana`)."""
+    return kind is not None and not kind.model_fields_set and not kind.model_extra
+
+
+def _extras(prefix: str, model: BaseModel | None) -> list[str]:
+    return [f"{prefix}{name}" for name in (model.model_extra or {})] if model is not None else []
+
+
+class SeedLaunchRequest(BaseModel):
+    """What to run, as the original platform's clients send it (v1alpha1). Give one of `ana` or `sim`.
+
+    What the original accepted and ignored is accepted and ignored here too, each named in the
+    response's `warnings`: unknown fields, `port` on an ondemand job or a simulation, `schedule` on a
+    job that is not scheduled, an empty `sim: {}` next to `ana`; an ondemand job without `reps` runs
+    once (a Kubernetes Job's default). Everything that could harm is refused as in v1beta1.
+    """
 
     model_config = ConfigDict(
-        extra="forbid",
+        extra="allow",
         json_schema_extra={
             "examples": [
                 {
-                    "image": "ghcr.io/cam-digital-hospitals/digital-hosp-des",
+                    "image": "ghcr.io/cam-digital-hospitals/ana-hpath-sim",
                     "version": "latest",
-                    "description": "Histopathology sample flow simulation",
-                    "mount_files": {"669a4eee364a1b751c550b02": "input.xlsx"},
-                    "env": {"INPUT_EXCEL_FILE": "/input/input.xlsx", "OUTPUT_FOLDER": "/output"},
-                    "sim": {"reps": 2},
+                    "description": "An analytics module that uses the Histopathology BIM runner times "
+                    "to simulate sample flow and reports KPIs",
+                    "port": 8000,
+                    "env": {"INPUT_EXCEL_FILE": "/input/hpath_sim_input.xlsx", "OUTPUT_FOLDER": "/output"},
+                    "mount_files": {"668481b1af010b6fdc495b6c": "hpath_sim_input.xlsx"},
+                    "ana": {"job_type": "ondemand"},
                 }
             ]
         },
     )
+    STRICT: ClassVar[bool] = False
 
     image: str = Field(
         min_length=1,
@@ -105,27 +140,29 @@ class LaunchRequest(BaseModel):
         default="latest", description="Image tag.", json_schema_extra={"pattern": TAG_PATTERN.pattern}
     )
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
-    port: int | None = Field(default=None, ge=1, le=65535, description="Port a persistent module serves.")
-    env: dict[str, str] = Field(
-        default_factory=dict,
-        description="Environment variables of the module.",
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Port a persistent module serves (Service and Ingress)."
+    )
+    env: dict[str, str] | None = Field(
+        default=None,
+        description="Environment variables of the module (null: none).",
         json_schema_extra={
             "propertyNames": {"pattern": ENV_NAME_PATTERN},
             "additionalProperties": {"type": "string", "maxLength": MAX_ENV_VALUE},
             "maxProperties": MAX_ENV,
         },
     )
-    mount_files: dict[str, str] = Field(
-        default_factory=dict,
-        description="Uploaded file id → file name under /input in the module.",
+    mount_files: dict[str, str] | None = Field(
+        default=None,
+        description="Uploaded file id → file name under /input in the module (null: none).",
         json_schema_extra={
             "propertyNames": {"pattern": OBJECT_ID_PATTERN},
             "additionalProperties": {"type": "string", "pattern": SAFE_FILENAME_PATTERN},
             "maxProperties": MAX_MOUNT_FILES,
         },
     )
-    ana: AnaSpec | None = None
-    sim: SimSpec | None = None
+    ana: SeedAnaSpec | None = None
+    sim: SeedSimSpec | None = None
 
     @field_validator("image")
     @classmethod
@@ -146,7 +183,8 @@ class LaunchRequest(BaseModel):
 
     @field_validator("env")
     @classmethod
-    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+    def _env(cls, value: dict[str, str] | None) -> dict[str, str]:
+        value = value or {}
         if len(value) > MAX_ENV:
             raise ValueError(f"at most {MAX_ENV} environment variables")
         for name, text in value.items():
@@ -160,7 +198,8 @@ class LaunchRequest(BaseModel):
 
     @field_validator("mount_files")
     @classmethod
-    def _mount_files(cls, value: dict[str, str]) -> dict[str, str]:
+    def _mount_files(cls, value: dict[str, str] | None) -> dict[str, str]:
+        value = value or {}
         if len(value) > MAX_MOUNT_FILES:
             raise ValueError(f"at most {MAX_MOUNT_FILES} mount_files")
         for file_id, name in value.items():
@@ -177,28 +216,102 @@ class LaunchRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
-        if (self.ana is None) == (self.sim is None):
+        given = [kind for kind in (self.ana, self.sim) if kind is not None]
+        if len(given) == 2 and not self.STRICT and (_is_empty(self.ana) or _is_empty(self.sim)):
+            given = [kind for kind in given if not _is_empty(kind)] or given[:1]
+        if len(given) != 1:
             raise ValueError("give exactly one of `ana` or `sim`")
-        if self.port is not None and self.job_type is JobType.ONDEMAND:
-            raise ValueError("an ondemand job (and a simulation) takes no port")
+        ignored = self.ignored()
+        if self.STRICT and ignored:
+            raise ValueError("; ".join(f"{note.field}: {note.problem}" for note in ignored))
         return self
 
     @property
+    def kind(self) -> SeedAnaSpec | SeedSimSpec:
+        """The one kind given (an empty `sim: {}` next to `ana` does not count, as in the original)."""
+        if self.ana is not None and (self.sim is None or _is_empty(self.sim)):
+            return self.ana
+        assert self.sim is not None  # _one_kind made sure
+        return self.sim
+
+    @property
     def job_type(self) -> JobType:
-        return self.ana.job_type if self.ana is not None else JobType.ONDEMAND
+        kind = self.kind
+        return kind.job_type if isinstance(kind, SeedAnaSpec) else JobType.ONDEMAND
 
     @property
     def reps(self) -> int | None:
-        return self.ana.reps if self.ana is not None else self.sim.reps if self.sim is not None else None
+        kind = self.kind
+        if isinstance(kind, SeedSimSpec):
+            return kind.reps
+        if kind.reps is None and kind.job_type is JobType.ONDEMAND:
+            return 1  # what a Kubernetes Job without `completions` runs, as the original's did
+        return kind.reps
+
+    @property
+    def schedule(self) -> str | None:
+        kind = self.kind
+        return kind.schedule if isinstance(kind, SeedAnaSpec) and kind.job_type is JobType.SCHEDULED else None
+
+    @property
+    def effective_port(self) -> int | None:
+        return None if self.job_type is JobType.ONDEMAND else self.port
+
+    def ignored(self) -> list[Unused]:
+        """What this request gives that would not be used, or leaves out where a default serves. v1alpha1
+        answers each as a warning; v1beta1 (LaunchRequest) refuses the request instead."""
+        unused = [
+            Unused(name, "unknown field", "ignored, as the original platform did")
+            for name in _extras("", self) + _extras("ana.", self.ana) + _extras("sim.", self.sim)
+        ]
+        if self.ana is not None and self.sim is not None:
+            empty = "sim" if _is_empty(self.sim) else "ana"
+            unused.append(
+                Unused(
+                    empty,
+                    "give exactly one of `ana` or `sim`",
+                    "the empty one is ignored, as the original platform did",
+                )
+            )
+        if self.port is not None and self.job_type is JobType.ONDEMAND:
+            unused.append(
+                Unused(
+                    "port",
+                    "an ondemand job (and a simulation) takes no port",
+                    f"{self.port} is ignored, as the original platform did for modules it does not expose",
+                )
+            )
+        kind = self.kind
+        if isinstance(kind, SeedAnaSpec):
+            if kind.schedule is not None and kind.job_type is not JobType.SCHEDULED:
+                unused.append(
+                    Unused(
+                        "ana.schedule",
+                        "only a scheduled job takes a schedule",
+                        "ignored, as the original platform did",
+                    )
+                )
+            if kind.reps is None and kind.job_type is JobType.ONDEMAND:
+                unused.append(
+                    Unused(
+                        "ana.reps",
+                        "an ondemand job needs reps",
+                        "it runs once (reps 1), as a Kubernetes Job without completions",
+                    )
+                )
+        return unused
+
+    def warnings(self) -> list[str]:
+        return [note.warning for note in self.ignored()]
 
     def record(self) -> ServiceRecord:
         return ServiceRecord(
             image=self.image,
             version=self.version,
             description=self.description,
-            mount_files=self.mount_files,
+            mount_files=self.mount_files or {},
             reps=self.reps,
-            env=self.env,
+            env=self.env or {},
         )
 
     def analytics_spec(self) -> dict[str, Any]:
@@ -207,83 +320,49 @@ class LaunchRequest(BaseModel):
             "image": f"{self.image}:{self.version}",
             "description": self.description,
             "jobType": self.job_type.value,
-            "env": dict(self.env),
+            "env": dict(self.env or {}),
         }
         if self.reps is not None:
             spec["reps"] = self.reps
-        if self.ana is not None and self.ana.schedule is not None:
-            spec["schedule"] = self.ana.schedule
-        if self.port is not None:
-            spec["port"] = self.port
+        if self.schedule is not None:
+            spec["schedule"] = self.schedule
+        if self.effective_port is not None:
+            spec["port"] = self.effective_port
         return spec
 
 
-class LaunchResponse(BaseModel):
-    id: str = Field(description="The service id (also the Analytics resource's name).")
+class AnaSpec(SeedAnaSpec):
+    model_config = ConfigDict(extra="forbid")
 
 
-class ServiceSummary(BaseModel):
-    """A service: its record, and its runs as the operator reports them on the Analytics resource."""
-
-    id: str
-    image: str
-    version: str
-    description: str
-    job_type: JobType | None = Field(description="From the Analytics resource; null when it is missing.")
-    reps: int | None
-    created_at: datetime
-    status: ServiceState
-    phase: Phase | None = Field(description="The operator's phase; null while it has not written one.")
-    active: int = Field(description="Runs running now.")
-    succeeded: int
-    failed: int
-    total: int = Field(description="Runs planned (reps of an ondemand job), otherwise runs so far.")
-    outputs: int = Field(description="Output files collected so far.")
-    message: str | None = Field(default=None, description="Why the status is what it is, when known.")
+class SimSpec(SeedSimSpec):
+    model_config = ConfigDict(extra="forbid")
 
 
-class ServiceStatus(ServiceSummary):
-    output_files: list[OutputFile] = Field(description="Collected outputs, in run order.")
-    conditions: list[Condition]
+class LaunchRequest(SeedLaunchRequest):
+    """What to run (v1beta1). Give exactly one of `ana` or `sim`. Strict: a field that would not be
+    used (unknown, `port` on an ondemand job, `schedule` on one that is not scheduled) is a 422, so a
+    typo never passes unnoticed; an ondemand job needs `reps`."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "image": "ghcr.io/cam-digital-hospitals/digital-hosp-des",
+                    "version": "latest",
+                    "description": "Histopathology sample flow simulation",
+                    "mount_files": {"669a4eee364a1b751c550b02": "input.xlsx"},
+                    "env": {"INPUT_EXCEL_FILE": "/input/input.xlsx", "OUTPUT_FOLDER": "/output"},
+                    "sim": {"reps": 2},
+                }
+            ]
+        },
+    )
+    STRICT: ClassVar[bool] = True
 
-class TerminateResponse(BaseModel):
-    id: str
-    resource_deleted: bool = Field(description="An Analytics resource existed and is being deleted.")
-    record_deleted: bool = Field(description="A services record existed and was deleted.")
-
-
-class FileInfo(BaseModel):
-    id: str
-    filename: str
-    length: int
-    chunk_size: int
-    upload_date: datetime
-    sha256: str | None = Field(description="SHA-256 of the content (files uploaded through the API).")
-    content_type: str | None
-    metadata: dict[str, Any] = Field(description="The GridFS file's metadata.")
-
-    @classmethod
-    def of(cls, doc: dict[str, Any]) -> FileInfo:
-        metadata = doc.get("metadata") or {}
-        return cls(
-            id=str(doc["_id"]),
-            filename=str(doc.get("filename") or ""),
-            length=int(doc["length"]),
-            chunk_size=int(doc["chunkSize"]),
-            upload_date=doc["uploadDate"],
-            sha256=metadata.get("sha256"),
-            content_type=metadata.get("content_type") or doc.get("contentType"),
-            metadata=_jsonable(metadata),
-        )
-
-
-class UploadResponse(BaseModel):
-    id: str
-    filename: str
-    length: int
-    sha256: str
-    duplicate: bool = Field(description="True: the same content was already stored; this is its id.")
+    ana: AnaSpec | None = None  # type: ignore[assignment]
+    sim: SimSpec | None = None  # type: ignore[assignment]
 
 
 class Health(BaseModel):
@@ -300,14 +379,14 @@ class ErrorBody(BaseModel):
     detail: str | list[dict[str, Any]]
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """BSON values that JSON lacks (ObjectId) as strings."""
     if isinstance(value, ObjectId):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 

@@ -14,7 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.shared.mongo import MongoSettings, read_secret_file
 
+# The original platform's path and contract (v1alpha1); the platform's own shapes are under
+# V1BETA1_PATH (services.api.contracts).
 BASE_PATH = "/api/orchestrator/v1alpha1"
+V1BETA1_PATH = "/api/orchestrator/v1beta1"
 GIB = 1024**3
 
 

@@ -8,12 +8,19 @@ stays at a few MiB whatever the file's size; nothing touches the local disk.
 
 A file becomes visible (its `fs.files` document) only once it is complete and not a duplicate: an
 upload that fails, is too large, is empty or repeats stored content leaves no chunk behind.
+
+Content is identified by SHA-256 (`metadata.sha256`). The original platform identified it by MD5 alone
+(`metadata.hash`); both are stored, so its clients find the `hash` they know. Files the original stored
+have only the MD5: when an upload's MD5 and length match one of them, that file's SHA-256 is computed
+from its stored chunks (once: it is then saved) and it counts as the same content only if it matches
+too — an MD5 collision never passes for a duplicate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import unicodedata
 from collections.abc import AsyncGenerator
@@ -23,11 +30,14 @@ from typing import Any
 
 from bson import Int64, ObjectId
 from fastapi import Request
+from gridfs.errors import CorruptGridFile
 from pymongo import ASCENDING
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from services.shared.files import CHUNK_SIZE, FileStore
+
+log = logging.getLogger(__name__)
 
 FILE_FIELD = "file"
 BATCH_CHUNKS = 4  # chunks per insert: 4 MiB in flight while the next 4 MiB arrive
@@ -48,7 +58,8 @@ class UploadError(Exception):
 @dataclass
 class StoredFile:
     id: ObjectId
-    filename: str
+    filename: str  # as stored (a duplicate's: the name it was first stored under)
+    given_filename: str  # as sent with this upload
     length: int
     sha256: str
     duplicate: bool
@@ -66,6 +77,12 @@ def clean_content_type(raw: str | None) -> str:
     return media_type if _MIME.fullmatch(media_type) else "application/octet-stream"
 
 
+@dataclass(frozen=True)
+class Digests:
+    sha256: str
+    md5: str
+
+
 class ChunkWriter:
     """Appends bytes to the chunks of a GridFS file that has no `fs.files` document yet."""
 
@@ -79,6 +96,7 @@ class ChunkWriter:
         self._next_n = 0
         self._pending: asyncio.Task[Any] | None = None
         self._sha256 = hashlib.sha256()
+        self._md5 = hashlib.md5()  # noqa: S324 - the original's content key, never trusted alone
         self.length = 0
 
     async def write(self, data: bytes) -> None:
@@ -86,6 +104,7 @@ class ChunkWriter:
         if self.length > self._max_bytes:
             raise UploadError(413, f"the file is larger than the limit of {self._max_bytes} bytes")
         self._sha256.update(data)
+        self._md5.update(data)
         self._buffer += data
         while len(self._buffer) >= CHUNK_SIZE:
             self._add_chunk(bytes(memoryview(self._buffer)[:CHUNK_SIZE]))
@@ -104,8 +123,8 @@ class ChunkWriter:
         batch, self._batch = self._batch, []
         self._pending = asyncio.ensure_future(self._chunks.insert_many(batch, ordered=True))
 
-    async def finish(self) -> str:
-        """Write what is left; returns the SHA-256 (hex)."""
+    async def finish(self) -> Digests:
+        """Write what is left; returns the content's digests."""
         if self._buffer:
             self._add_chunk(bytes(self._buffer))
             self._buffer.clear()
@@ -114,7 +133,7 @@ class ChunkWriter:
         if self._pending is not None:
             await self._pending
             self._pending = None
-        return self._sha256.hexdigest()
+        return Digests(self._sha256.hexdigest(), self._md5.hexdigest())
 
     async def abort(self) -> None:
         """Remove the file: its `fs.files` document if one was written, and every chunk written so far
@@ -216,13 +235,14 @@ async def ensure_indexes(store: FileStore) -> None:
     await store.chunks.create_index([("files_id", ASCENDING), ("n", ASCENDING)], unique=True)
     await store.files.create_index([("filename", ASCENDING), ("uploadDate", ASCENDING)])
     await store.files.create_index([("metadata.sha256", ASCENDING)])
+    await store.files.create_index([("metadata.hash", ASCENDING)])  # the original's files: MD5 only
 
 
 async def receive_upload(request: Request, store: FileStore, max_bytes: int) -> StoredFile:
     """Store the request's file (a multipart `file` part, or the raw body with `?filename=`).
 
-    The same content (SHA-256 and length) already stored → that file's id, `duplicate=True`, and
-    nothing new is kept.
+    The same content (SHA-256 and length; see `_same_content`) already stored → that file's id,
+    `duplicate=True`, and nothing new is kept.
     """
     length_header = request.headers.get("content-length")
     if length_header and length_header.isdigit() and int(length_header) > max_bytes + ENVELOPE_ALLOWANCE:
@@ -252,10 +272,9 @@ async def receive_upload(request: Request, store: FileStore, max_bytes: int) -> 
             raise UploadError(422, f"no `{FILE_FIELD}` part in the multipart body")
         if writer.length == 0:
             raise UploadError(422, "the file is empty")
-        sha256 = await writer.finish()
-        return await _commit(
-            store, writer, clean_filename(filename), clean_content_type(content_type), sha256
-        )
+        digests = await writer.finish()
+        name = clean_filename(filename)
+        return await _commit(store, writer, name, clean_content_type(content_type), digests)
     except BaseException:
         await asyncio.shield(writer.abort())
         raise
@@ -263,14 +282,52 @@ async def receive_upload(request: Request, store: FileStore, max_bytes: int) -> 
         await events.aclose()
 
 
+async def _sha256_of_stored(store: FileStore, doc: dict[str, Any]) -> str:
+    digest = hashlib.sha256()
+    async for chunk in store.iter_chunks(doc):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def _same_content(store: FileStore, length: int, digests: Digests) -> dict[str, Any] | None:
+    """The oldest stored file with this content: by SHA-256, or one of the original's files (MD5 only)
+    whose SHA-256, computed now and saved, matches."""
+    query = {
+        "length": length,
+        "$or": [
+            {"metadata.sha256": digests.sha256},
+            {"metadata.hash": digests.md5, "metadata.sha256": {"$exists": False}},
+        ],
+    }
+    candidates = await store.files.find(query, sort=[("_id", ASCENDING)]).to_list()
+    for doc in candidates:
+        metadata = doc.get("metadata") or {}
+        if metadata.get("sha256") == digests.sha256:
+            return doc
+        if "sha256" in metadata:
+            continue
+        try:
+            sha256 = await _sha256_of_stored(store, doc)
+        except CorruptGridFile:
+            log.warning("stored file %s is damaged; not taken as a duplicate", doc["_id"])
+            continue
+        await store.files.update_one(
+            {"_id": doc["_id"], "metadata.sha256": {"$exists": False}}, {"$set": {"metadata.sha256": sha256}}
+        )
+        if sha256 == digests.sha256:
+            return doc
+    return None
+
+
 async def _commit(
-    store: FileStore, writer: ChunkWriter, filename: str, content_type: str, sha256: str
+    store: FileStore, writer: ChunkWriter, filename: str, content_type: str, digests: Digests
 ) -> StoredFile:
-    same = {"metadata.sha256": sha256, "length": writer.length}
-    existing = await store.files.find_one(same, projection={"filename": 1}, sort=[("_id", ASCENDING)])
+    existing = await _same_content(store, writer.length, digests)
     if existing is not None:
         await writer.abort()
-        return StoredFile(existing["_id"], existing.get("filename", ""), writer.length, sha256, True)
+        return StoredFile(
+            existing["_id"], existing.get("filename", ""), filename, writer.length, digests.sha256, True
+        )
     await store.files.insert_one(
         {
             "_id": writer.file_id,
@@ -278,12 +335,15 @@ async def _commit(
             "chunkSize": CHUNK_SIZE,
             "uploadDate": datetime.now(UTC),
             "filename": filename,
-            "metadata": {"sha256": sha256, "content_type": content_type},
+            "metadata": {"sha256": digests.sha256, "hash": digests.md5, "content_type": content_type},
         }
     )
     # Two identical uploads finishing together: the oldest id wins, the other removes itself.
+    same = {"metadata.sha256": digests.sha256, "length": writer.length}
     first = await store.files.find_one(same, projection={"filename": 1}, sort=[("_id", ASCENDING)])
     if first is not None and first["_id"] != writer.file_id:
         await writer.abort()
-        return StoredFile(first["_id"], first.get("filename", ""), writer.length, sha256, True)
-    return StoredFile(writer.file_id, filename, writer.length, sha256, False)
+        return StoredFile(
+            first["_id"], first.get("filename", ""), filename, writer.length, digests.sha256, True
+        )
+    return StoredFile(writer.file_id, filename, filename, writer.length, digests.sha256, False)

@@ -36,7 +36,7 @@ from typing import Any
 from bson import ObjectId
 
 from services.shared.files import FileStore, output_file_id
-from services.shared.records import services_collection
+from services.shared.records import parse_output_files, services_collection
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,16 @@ def output_files(directory: Path) -> list[str]:
             if stat.S_ISREG(path.lstat().st_mode):
                 found.append(path.relative_to(directory).as_posix())
     return sorted(found)
+
+
+def _unchanged(stored: Any, present: bool) -> dict[str, Any]:
+    """A filter on `output_files` that still matches only while nobody else has changed it."""
+    if not present:
+        return {"$exists": False}
+    if isinstance(stored, list):
+        return {"$size": len(stored)}
+    # The original's map or null: converted once; a concurrent conversion turns it into an array.
+    return {"$type": "object"} if isinstance(stored, dict) else {"$type": "null"}
 
 
 class _Reader:
@@ -190,12 +200,15 @@ class Collector:
                 return None
             if run.number in (document.get(COLLECTED) or ()):
                 return len(document.get(OUTPUT_FILES) or ())
-            existing = list(document.get(OUTPUT_FILES) or ())
+            stored = document.get(OUTPUT_FILES)
+            # A record of the original platform keeps a {file_id: name} map (or null): read as entries,
+            # and written back as our list the first time a run is recorded.
+            existing = parse_output_files(stored)
             known = {entry.get("file_id") for entry in existing}
             merged = existing + [entry for entry in entries if entry["file_id"] not in known]
             merged.sort(key=lambda entry: (entry.get("run", 0), entry.get("filename", "")))
             guard: dict[str, Any] = {"_id": oid, COLLECTED: {"$ne": run.number}}
-            guard[OUTPUT_FILES] = {"$size": len(existing)} if OUTPUT_FILES in document else {"$exists": False}
+            guard[OUTPUT_FILES] = _unchanged(stored, OUTPUT_FILES in document)
             marks: dict[str, Any] = {COLLECTED: run.number}
             if run.failed:
                 marks[FAILED] = run.number

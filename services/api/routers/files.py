@@ -1,22 +1,24 @@
-"""/files: the GridFS file store (module inputs uploaded here, outputs collected by the operator)."""
+"""/files: the GridFS file store (module inputs uploaded here, outputs collected by the operator).
 
-from __future__ import annotations
+Written once, mounted per API version (`router(contract)`); the version shapes the answers.
+"""
 
+# No `from __future__ import annotations`: the endpoints are made per version inside `router()`, and
+# FastAPI must see their parameter types (local to it) as objects, not as names to look up.
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
-from pymongo import DESCENDING
+from pydantic import TypeAdapter
 
-from ..deps import DEFAULT_LIMIT, Authorized, FileId, Limit, Services, Settings, Skip, Store, next_page_link
+from ..contracts import Contract
+from ..deps import Authorized, FileId, Services, Settings, Skip, Store, limit_query, next_page_link
 from ..downloads import stream_file
-from ..models import FileInfo, UploadResponse, errors
+from ..models import errors
 from ..uploads import FILE_FIELD, UploadError, ensure_indexes, receive_upload
 
 log = logging.getLogger(__name__)
-
-router = APIRouter(prefix="/files", tags=["files"])
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -43,93 +45,107 @@ _UPLOAD_BODY: dict[str, Any] = {
     ],
 }
 
-
-@router.get("/", response_model=list[FileInfo], responses=errors(422, 503))
-@router.get("", include_in_schema=False, response_model=list[FileInfo])  # the seed's path, without the slash
-async def list_files(
-    request: Request, response: Response, store: Store, skip: Skip = 0, limit: Limit = DEFAULT_LIMIT
-) -> list[FileInfo]:
-    """Stored files, newest first: id, name, length, upload date and metadata (`sha256`,
-    `content_type`). When there are more, the `Link` header names the next page (`rel="next"`)."""
-    order = [("uploadDate", DESCENDING), ("_id", DESCENDING)]
-    docs = await store.files.find({}, sort=order, skip=skip, limit=limit + 1).to_list()
-    if len(docs) > limit:
-        docs = docs[:limit]
-        response.headers["Link"] = next_page_link(request, skip + limit, limit)
-    return [FileInfo.of(doc) for doc in docs]
+LIST_ORDER = """Files in the order they were stored (oldest first, MongoDB's natural order, as the
+original platform listed them): a page is read without sorting, so that appending files never shifts
+the pages already read, and FerretDB answers it without reading the whole collection."""
 
 
-@router.post(
-    "/upload",
-    status_code=201,
-    response_model=UploadResponse,
-    dependencies=[Authorized],
-    openapi_extra=_UPLOAD_BODY,
-    responses={
-        200: {"model": UploadResponse, "description": "The same content was already stored: its id"},
-        **errors(400, 401, 413, 415, 422, 503),
-    },
-)
-async def upload_file(request: Request, store: Store, settings: Settings) -> JSONResponse:
-    """Store a file: a multipart body with a `file` part (or a raw body with `?filename=`).
+def router(contract: Contract) -> APIRouter:
+    api = APIRouter(prefix="/files", tags=["files"])
+    file_model: Any = contract.file_model
+    limit_bound = limit_query(contract.max_limit)
 
-    The body streams into GridFS while its SHA-256 is computed; nothing is spooled to disk. 201 with
-    the new id; when the same content is already stored, 200 with that file's id and
-    `duplicate: true`, and no copy is kept. Empty → 422; larger than the limit (API_MAX_UPLOAD_BYTES)
-    → 413. A refused or interrupted upload leaves nothing behind.
-    """
-    if not request.app.state.indexes_ready:
-        await ensure_indexes(store)
-        request.app.state.indexes_ready = True
-    try:
-        stored = await receive_upload(request, store, settings.max_upload_bytes)
-    except UploadError as exc:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
-    body = UploadResponse(
-        id=str(stored.id),
-        filename=stored.filename,
-        length=stored.length,
-        sha256=stored.sha256,
-        duplicate=stored.duplicate,
+    page_json = TypeAdapter(list[file_model])
+
+    @api.get("/", response_model=list[file_model], responses=errors(422, 503), description=LIST_ORDER)
+    @api.get("", include_in_schema=False, response_model=list[file_model])  # no slash: the original's path
+    async def list_files(
+        request: Request,
+        store: Store,
+        skip: Skip = 0,
+        limit: Annotated[int, limit_bound] = contract.default_limit,
+    ) -> Response:
+        """Stored files: id, name, length, upload date and metadata. When there are more, the `Link`
+        header names the next page (`rel="next"`)."""
+        docs = await store.files.find(
+            {}, projection=contract.file_fields, skip=skip, limit=limit + 1
+        ).to_list()
+        headers = {}
+        if len(docs) > limit:
+            docs = docs[:limit]
+            headers["Link"] = next_page_link(request, skip + limit, limit)
+        # Serialised here, once: the items are typed already (FastAPI would validate them again).
+        body = page_json.dump_json([contract.file(doc) for doc in docs])
+        return Response(body, media_type="application/json", headers=headers)
+
+    upload = contract.upload_answer
+
+    @api.post(
+        "/upload",
+        status_code=upload.status_code,
+        response_model=upload.model,
+        dependencies=[Authorized],
+        openapi_extra=_UPLOAD_BODY,
+        responses={**upload.also, **errors(400, 401, 413, 415, 422, 503)},
     )
-    if not stored.duplicate:
-        log.info("stored file %s (%s, %d bytes)", stored.id, stored.filename, stored.length)
-    return JSONResponse(body.model_dump(), status_code=200 if stored.duplicate else 201)
+    async def upload_file(request: Request, store: Store, settings: Settings) -> JSONResponse:
+        """Store a file: a multipart body with a `file` part (or a raw body with `?filename=`).
 
+        The body streams into GridFS while its SHA-256 (and MD5, the original's `metadata.hash`) is
+        computed; nothing is spooled to disk. When the same content is already stored, the answer
+        names that file (`duplicate: true`) and no copy is kept; this includes files the original
+        platform stored. Empty → 422; larger than the limit (API_MAX_UPLOAD_BYTES) → 413. A refused or
+        interrupted upload leaves nothing behind.
+        """
+        if not request.app.state.indexes_ready:
+            await ensure_indexes(store)
+            request.app.state.indexes_ready = True
+        try:
+            stored = await receive_upload(request, store, settings.max_upload_bytes)
+        except UploadError as exc:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        if not stored.duplicate:
+            log.info("stored file %s (%s, %d bytes)", stored.id, stored.filename, stored.length)
+        status, body = contract.uploaded(stored)
+        return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status)
 
-@router.get(
-    "/{file_id}",
-    response_class=Response,
-    responses={
-        200: {
-            "description": "The file's content",
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    @api.get(
+        "/{file_id}",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The file's content",
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            **errors(404, 422, 503),
         },
-        **errors(404, 422, 503),
-    },
-)
-async def download_file(file_id: FileId, store: Store) -> Response:
-    """The file's content, streamed, with Content-Length and a Content-Disposition naming the file."""
-    doc = await store.files.find_one({"_id": file_id})
-    if doc is None:
-        raise HTTPException(404, f"no file {file_id}")
-    return await stream_file(store, doc)
+    )
+    async def download_file(file_id: FileId, store: Store) -> Response:
+        """The file's content, streamed, with Content-Length and a Content-Disposition naming the file."""
+        doc = await store.files.find_one({"_id": file_id})
+        if doc is None:
+            raise HTTPException(404, f"no file {file_id}")
+        return await stream_file(store, doc)
 
+    deleted = contract.delete_file_answer
 
-@router.delete(
-    "/{file_id}",
-    status_code=204,
-    response_class=Response,
-    dependencies=[Authorized],
-    responses=errors(401, 404, 409, 422, 503),
-)
-async def delete_file(file_id: FileId, store: Store, services: Services) -> Response:
-    """Delete a file. 409 while a service mounts it as an input (terminate the service first)."""
-    if await store.files.find_one({"_id": file_id}, projection={"_id": 1}) is None:
-        raise HTTPException(404, f"no file {file_id}")
-    user = await services.find_one({f"mount_files.{file_id}": {"$exists": True}}, projection={"_id": 1})
-    if user is not None:
-        raise HTTPException(409, f"service {user['_id']} mounts file {file_id}; terminate it first")
-    await store.files.delete_one({"_id": file_id})
-    await store.chunks.delete_many({"files_id": file_id})
-    return Response(status_code=204)
+    @api.delete(
+        "/{file_id}",
+        status_code=deleted.status_code,
+        response_model=deleted.model,
+        response_class=Response if deleted.model is None else JSONResponse,
+        dependencies=[Authorized],
+        responses=errors(401, 404, 409, 422, 503),
+    )
+    async def delete_file(file_id: FileId, store: Store, services: Services) -> Response:
+        """Delete a file. 409 while a service mounts it as an input (terminate the service first)."""
+        if await store.files.find_one({"_id": file_id}, projection={"_id": 1}) is None:
+            raise HTTPException(404, f"no file {file_id}")
+        user = await services.find_one({f"mount_files.{file_id}": {"$exists": True}}, projection={"_id": 1})
+        if user is not None:
+            raise HTTPException(409, f"service {user['_id']} mounts file {file_id}; terminate it first")
+        await store.files.delete_one({"_id": file_id})
+        await store.chunks.delete_many({"files_id": file_id})
+        return contract.file_deleted(str(file_id))
+
+    return api

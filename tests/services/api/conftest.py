@@ -23,10 +23,13 @@ from localdev import processes
 from localdev.cluster import LocalCluster
 from localdev.ferretdb import FerretDB
 from services.api.main import create_app
-from services.api.settings import BASE_PATH, ApiSettings
+from services.api.settings import V1BETA1_PATH, ApiSettings
 from services.shared.mongo import MongoSettings
 from services.shared.names import FILES_DATABASE, RECORDS_DATABASE, SERVICES_COLLECTION
 
+# These tests speak the platform's own shapes (v1beta1); tests/compat speaks the original's (v1alpha1).
+# Both versions are one implementation (services.api.contracts).
+BASE_PATH = V1BETA1_PATH
 TOKEN = "test-token-0123456789"
 LIVE_MAX_UPLOAD = 16 * 1024 * 1024
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

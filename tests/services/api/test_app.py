@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from localdev.ferretdb import FerretDB
-from services.api.settings import BASE_PATH, ApiSettings
+from services.api.settings import ApiSettings
 from services.shared.mongo import MongoSettings
 
-from .conftest import AUTH, make_settings, running
+from .conftest import AUTH, BASE_PATH, make_settings, running
 
 ENDPOINTS = {
     ("get", "/healthz"),

@@ -50,7 +50,8 @@ async def test_upload_stores_the_file_with_its_sha256(client, files_db) -> None:
     doc = files_db["fs.files"].find_one({"_id": ObjectId(body["id"])})
     assert doc["length"] == len(content)
     assert doc["filename"] == "readings.csv"
-    assert doc["metadata"] == {"sha256": digest, "content_type": "text/csv"}
+    md5 = hashlib.md5(content).hexdigest()  # noqa: S324 - the original platform's `hash`
+    assert doc["metadata"] == {"sha256": digest, "hash": md5, "content_type": "text/csv"}
     chunks = list(files_db["fs.chunks"].find({"files_id": doc["_id"]}).sort("n", 1))
     assert b"".join(c["data"] for c in chunks) == content
 
@@ -245,20 +246,20 @@ async def test_download_unknown_and_malformed_ids(client) -> None:
     assert malformed.json()["detail"][0]["loc"] == ["path", "file_id"]
 
 
-async def test_list_files_pages_newest_first(client) -> None:
+async def test_list_files_pages_in_storage_order(client) -> None:
     ids = [(await upload(client, f"file {i}".encode(), f"f{i}.txt")).json()["id"] for i in range(5)]
     response = await client.get("/files/", params={"limit": 2})
     assert response.status_code == 200
-    assert response.headers["Link"] == '</api/orchestrator/v1alpha1/files/?skip=2&limit=2>; rel="next"'
+    assert response.headers["Link"] == '</api/orchestrator/v1beta1/files/?skip=2&limit=2>; rel="next"'
     page = response.json()
-    assert [f["id"] for f in page] == [ids[4], ids[3]]
-    assert page[0]["filename"] == "f4.txt"
-    assert page[0]["length"] == len(b"file 4")
-    assert page[0]["sha256"] == hashlib.sha256(b"file 4").hexdigest()
-    assert page[0]["metadata"]["content_type"] == "application/octet-stream"
-    assert page[0]["upload_date"]
+    assert [f["id"] for f in page] == [ids[0], ids[1]]
+    assert page[1]["filename"] == "f1.txt"
+    assert page[1]["length"] == len(b"file 1")
+    assert page[1]["sha256"] == hashlib.sha256(b"file 1").hexdigest()
+    assert page[1]["metadata"]["content_type"] == "application/octet-stream"
+    assert page[1]["upload_date"]
     rest = await client.get("/files", params={"skip": 2, "limit": 10})
-    assert [f["id"] for f in rest.json()] == [ids[2], ids[1], ids[0]]
+    assert [f["id"] for f in rest.json()] == [ids[2], ids[3], ids[4]]
     assert "Link" not in rest.headers
 
 

@@ -11,10 +11,9 @@ import time
 import httpx
 import pytest
 
-from services.api.settings import BASE_PATH
 from services.shared.names import FILES_DATABASE
 
-from .conftest import AUTH, LIVE_MAX_UPLOAD, LiveApi
+from .conftest import AUTH, BASE_PATH, LIVE_MAX_UPLOAD, LiveApi
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mongo]
 

@@ -16,11 +16,10 @@ from bson import ObjectId
 
 from localdev import processes
 from localdev.cluster import LocalCluster
-from services.api.settings import BASE_PATH
 from services.shared import crd
 from services.shared.names import SERVICE_ID_LABEL
 
-from .conftest import AUTH, make_settings, running
+from .conftest import AUTH, BASE_PATH, make_settings, running
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mongo]
 
@@ -213,7 +212,7 @@ async def test_list_reads_kubernetes_once_per_page(kube_api, cluster, namespace)
         url = link[link.index("<") + 1 : link.index(">")].removeprefix(BASE_PATH) if link else None
     assert calls == {"list": 3, "get": 0}
 
-    assert [s["id"] for s in seen] == ids[::-1]  # newest first
+    assert [s["id"] for s in seen] == ids  # in launch order
     first = next(s for s in seen if s["id"] == ids[0])
     assert (first["status"], first["succeeded"], first["outputs"], first["total"]) == ("ok", 1, 2, 1)
     assert all(s["status"] == "pending" and s["job_type"] == "ondemand" for s in seen if s["id"] != ids[0])

@@ -131,3 +131,30 @@ async def test_each_scheduled_job_gets_its_own_block_of_run_numbers(
     assert await collector.run_base(sid, "uid-100", 3) == 0  # asked again: the same block
     assert await Collector(client, FileStore(client)).run_base(sid, "uid-110", 2) == 6
     assert await collector.run_base(str(ObjectId()), "uid-1", 1) is None
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [{"669a4eee364a1b751c550b02": "earlier.json", "669a4eee364a1b751c550b03": "later.json"}, None],
+    ids=["map", "null"],
+)
+async def test_a_record_of_the_original_platform_gets_its_runs_added(
+    client: AsyncMongoClient, tmp_path: Path, stored: dict | None
+) -> None:
+    # The original's operator kept output_files as a {file_id: name} map (null before the first).
+    oid = ObjectId()
+    seed_record = {"image": "m:1", "reps": 2, "env": None, "mount_files": None, "created_at": 1721395922.5}
+    await services_collection(client).insert_one({"_id": oid, **seed_record, "output_files": stored})
+    collector = Collector(client, FileStore(client))
+    async with collector.lock(str(oid)):
+        state = await collector.collect(str(oid), [write_run(tmp_path, str(oid), 0, {"new.json": b"{}"})])
+
+    old = list((stored or {}).items())
+    assert state is not None and state.outputs == len(old) + 1
+    document = await record(client, str(oid))
+    assert isinstance(document["output_files"], list)
+    assert [
+        (o["file_id"], o["filename"]) for o in document["output_files"] if o["filename"] != "new.json"
+    ] == old
+    assert sum(o["filename"] == "new.json" for o in document["output_files"]) == 1
+    assert document["collected_runs"] == [0]

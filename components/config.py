@@ -107,7 +107,9 @@ class PlatformConfig:
     image_containerd_address: str = ""
     python_base_image: str = ""
     node_base_image: str = ""
-    image_contexts: tuple[tuple[str, str], ...] = ()  # (image key, folder): builds whose context is no repo folder
+    image_contexts: tuple[
+        tuple[str, str], ...
+    ] = ()  # (image key, folder): builds whose context is no repo folder
     registry_username: str = ""
     registry_password: pulumi.Output[str] | None = None
     operator_image: str = DEFAULT_OPERATOR_IMAGE
@@ -394,7 +396,7 @@ def _image_contexts(entries: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
         key, _, folder = entry.partition("=")
         if key not in IMAGES or not folder.startswith("/"):
             raise ConfigError(
-                f"imageContexts: {entry!r} must be <image key>=<absolute folder> with a key of {sorted(IMAGES)}"
+                f"imageContexts: {entry!r} must be <image key>=<absolute folder>, keys: {sorted(IMAGES)}"
             )
         pairs.append((key, folder))
     return tuple(pairs)

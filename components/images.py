@@ -63,9 +63,13 @@ IMAGES: dict[str, ImageSpec] = {
     "ferretdb": ImageSpec("dtpoc-ferretdb", "images/ferretdb/Dockerfile", context=""),
     "mosquitto": ImageSpec("dtpoc-mosquitto", "images/mosquitto/Dockerfile", "images/mosquitto"),
     "node-red": ImageSpec("dtpoc-node-red", "images/node-red/Dockerfile", "images/node-red"),
-    "mongo-express": ImageSpec("dtpoc-mongo-express", "images/mongo-express/Dockerfile", "images/mongo-express"),
+    "mongo-express": ImageSpec(
+        "dtpoc-mongo-express", "images/mongo-express/Dockerfile", "images/mongo-express"
+    ),
     # Analytics modules: the README's sample and the probe the platform's own tests launch.
-    "hospital-lab": ImageSpec("dtpoc-hospital-lab", "modules/hospital_lab/Dockerfile", "modules/hospital_lab"),
+    "hospital-lab": ImageSpec(
+        "dtpoc-hospital-lab", "modules/hospital_lab/Dockerfile", "modules/hospital_lab"
+    ),
     "probe": ImageSpec("dtpoc-probe", "tests/modules/probe/Dockerfile", "tests/modules/probe"),
 }
 
@@ -125,7 +129,9 @@ class ImageBuildSettings:
         if base := self.base_for(spec):
             build_args["BASE"] = base
         if not spec.context and key not in self.contexts:
-            raise ValueError(f"image {key!r} builds from a folder outside the repository: set imageContexts.{key}")
+            raise ValueError(
+                f"image {key!r} builds from a folder outside the repository: set imageContexts.{key}"
+            )
         context = Path(self.contexts[key]) if key in self.contexts else self.repo_root / spec.context
         push_login = self.push and self.registry_username is not None
         return DockerImageArgs(
@@ -185,9 +191,7 @@ class ServiceImages(pulumi.ComponentResource):
         if args.build:
             child = child_options(self, opts)
             for key in args.built:
-                self.images[key] = DockerImage(
-                    f"{name}-{key}", args.settings.image_args(key), opts=child
-                )
+                self.images[key] = DockerImage(f"{name}-{key}", args.settings.image_args(key), opts=child)
         self.refs = {key: image.ref for key, image in self.images.items()}
         self.operator_ref = self.ref("operator", args.operator_image)
         self.api_ref = self.ref("api", args.api_image)

@@ -154,7 +154,11 @@ def mongodb_env(args: OrchestratorArgs) -> list[k8s.core.v1.EnvVarArgs]:
     return [
         env("MONGODB_HOST", args.mongodb_host),
         env("MONGODB_PORT", str(args.mongodb_port)),
-        *([env("MONGODB_AUTH_MECHANISM", args.mongodb_auth_mechanism)] if args.mongodb_auth_mechanism else []),
+        *(
+            [env("MONGODB_AUTH_MECHANISM", args.mongodb_auth_mechanism)]
+            if args.mongodb_auth_mechanism
+            else []
+        ),
         env("MONGODB_USERNAME_FILE", f"{MONGODB_SECRET_DIR}/username"),
         env("MONGODB_PASSWORD_FILE", f"{MONGODB_SECRET_DIR}/password"),
     ]

@@ -28,7 +28,8 @@ The platform is up (instance {platform.state.instance}).
   API docs     {platform.api_url}/docs
   API token    in {platform.state_dir / "secrets.json"} (key apiToken)
   MongoDB      mongodb://127.0.0.1:{platform.state.mongodb_port}/ (FerretDB; password in secrets.json)
-  kubectl      KUBECONFIG={cluster.kubeconfig} {platform.tools.kubectl} get analytics,pods -n {platform.state.namespace}
+  kubectl      KUBECONFIG={cluster.kubeconfig} {platform.tools.kubectl} \\
+                 get analytics,pods -n {platform.state.namespace}
   logs         {platform.state_dir / "logs"}, {platform.state_dir / "node" / "logs"}
 Stop everything with `make down`.""",
         flush=True,

@@ -149,7 +149,7 @@ class LocalCluster:
                     "kubernetes.default.svc",
                     "kubernetes.default.svc.cluster.local",
                 ]
-            },  # fmt: skip
+            },
             "componentsPatches": [
                 # `override` replaces an argument kwokctl sets (it drops a key kwokctl does not set)
                 {

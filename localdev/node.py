@@ -24,8 +24,8 @@ from pathlib import Path
 
 from . import processes
 from .cluster import LocalCluster
-from .oci import write_image
 from .netns import CLUSTER_POD_CIDR, NODE_IP, POD_CIDR, NetworkNamespace
+from .oci import write_image
 from .tools import Tools
 
 NODE_NAME = "dtpoc-node"

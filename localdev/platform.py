@@ -24,11 +24,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import processes
-from .cluster import LocalCluster
 from .base_image import local_build_config
+from .cluster import LocalCluster
 from .docker import Dockerd
 from .netns import RUN_ROOT, NetworkNamespace
-from .node import NODE_NAME, RealNode
+from .node import RealNode
 from .pulumi import PulumiWorkspace, project_view
 from .relay import Relay
 from .tools import REPO, Tools
@@ -257,7 +257,8 @@ class LocalPlatform:
 
     def _api_healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.api_url}/healthz", timeout=2) as response:
+            # our own http:// URL on loopback
+            with urllib.request.urlopen(f"{self.api_url}/healthz", timeout=2) as response:  # noqa: S310
                 return bool(response.status == 200)
         except OSError:
             return False
@@ -320,7 +321,8 @@ class LocalPlatform:
             ).stdout.split():
                 with contextlib.suppress(subprocess.SubprocessError):
                     cluster.kubectl(
-                        "patch", name, "-n", namespace, "--type=merge", "-p", '{"metadata":{"finalizers":[]}}',
+                        "patch", name, "-n", namespace, "--type=merge",
+                        "-p", '{"metadata":{"finalizers":[]}}',
                         check=False,
                     )  # fmt: skip
 

@@ -50,7 +50,9 @@ class MongoSettings(BaseSettings):
         credentials = ""
         if self.username and self.password:
             credentials = f"{quote_plus(self.username)}:{quote_plus(self.password.get_secret_value())}@"
-        options = f"?authMechanism={quote_plus(self.auth_mechanism)}" if credentials and self.auth_mechanism else ""
+        options = (
+            f"?authMechanism={quote_plus(self.auth_mechanism)}" if credentials and self.auth_mechanism else ""
+        )
         return f"mongodb://{credentials}{self.host}:{self.port}/{options}"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from components.build_context import BuildContext, DockerIgnore
-from components.images import IMAGES, ImageBuildSettings
+from components.images import ImageBuildSettings
 
 REPO = Path(__file__).resolve().parents[2]
 

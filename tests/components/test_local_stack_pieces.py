@@ -18,7 +18,9 @@ def test_the_local_stack_runs_what_it_can_build_on_the_real_node() -> None:
     assert cfg.placement("mongodb") == Placement({"dtpoc.io/node": "real"})
     assert cfg.placement("grafana") == KWOK_NODE
     placements = by_piece(build_platform(stack_config("local")))
-    assert {p for p, (selector, _) in placements.items() if selector == {"type": "kwok"}} == set(cfg.simulated_pieces)
+    assert {p for p, (selector, _) in placements.items() if selector == {"type": "kwok"}} == set(
+        cfg.simulated_pieces
+    )
     assert {p for p, (selector, _) in placements.items() if selector == {"dtpoc.io/node": "real"}} == {
         "mongodb",
         "mosquitto",

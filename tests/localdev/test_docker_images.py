@@ -14,7 +14,7 @@ import pytest
 from components.build_context import BuildContext
 from components.config import PlatformConfig
 from components.docker_image import DockerImageProvider, normalized
-from components.images import IMAGES, ImageBuildSettings
+from components.images import ImageBuildSettings
 from localdev import processes
 from localdev.base_image import (
     PYTHON_BASE,

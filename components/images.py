@@ -190,8 +190,17 @@ class ServiceImages(pulumi.ComponentResource):
         self.images = {}
         if args.build:
             child = child_options(self, opts)
+            # One build at a time: Docker 20.10's BuildKit shares a context upload between concurrent
+            # builds of the same folder whatever their <Dockerfile>.dockerignore (seen here: the
+            # operator image got the API's files), and a 2-core machine gains nothing from overlap.
+            previous: list[pulumi.Resource] = []
             for key in args.built:
-                self.images[key] = DockerImage(f"{name}-{key}", args.settings.image_args(key), opts=child)
+                self.images[key] = DockerImage(
+                    f"{name}-{key}",
+                    args.settings.image_args(key),
+                    opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=previous)),
+                )
+                previous = [self.images[key]]
         self.refs = {key: image.ref for key, image in self.images.items()}
         self.operator_ref = self.ref("operator", args.operator_image)
         self.api_ref = self.ref("api", args.api_image)

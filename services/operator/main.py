@@ -57,6 +57,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Logg
     )
     settings.persistence.finalizer = f"{PREFIX}/operator"
     settings.posting.level = logging.WARNING
+    # The operator's Role is namespaced: no scanning of cluster-wide CRDs and namespaces (403 in a pod, and
+    # kopf then stops watching); it serves its namespace and the Analytics resource it is told.
+    settings.scanning.disabled = True
     memo.runtime = await Runtime.start(SETTINGS)
     logger.info("watching namespace %s; data volume at %s", SETTINGS.namespace, SETTINGS.output_root)
 

@@ -20,7 +20,7 @@ import pytest
 from localdev.tools import REPO, Tools
 from tests.kube import kubectl_get
 
-BASE = "/api/orchestrator/v1alpha1"
+BASE = "/api/orchestrator/v1beta1"  # the platform's own shapes (the seed's are tested in tests/compat)
 
 
 @dataclass

@@ -63,7 +63,7 @@ def upload(platform: Platform, name: str, content: bytes) -> str:
     response = platform.api.post("/files/upload", files={"file": (name, content)}, headers=platform.auth)
     assert response.status_code in (200, 201), response.text
     body = response.json()
-    return str(body.get("file_id") or body["id"])
+    return str(body["id"])
 
 
 def run_pods(platform: Platform, sid: str) -> list[dict[str, Any]]:

@@ -106,7 +106,16 @@ def ondemand_update(job: dict[str, Any], state: RecordState) -> Update:
 
     if outcome and collected:
         phase = Phase.SUCCEEDED if outcome[0] == "Complete" else Phase.FAILED
-    elif outcome or finished or status.get("ready") or status.get("succeeded") or status.get("failed"):
+    elif (
+        outcome
+        or finished
+        or status.get("ready")
+        or status.get("succeeded")
+        or status.get("failed")
+        # Pods that ended but the Job controller has not counted yet (seen on the real node: without
+        # this the status went running -> pending -> ok between a run's exit and the Job's count).
+        or any((status.get("uncountedTerminatedPods") or {}).values())
+    ):
         phase = Phase.RUNNING
     else:
         phase = Phase.PENDING

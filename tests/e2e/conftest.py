@@ -95,12 +95,7 @@ def start_platform(state_dir: Path, tools: Tools) -> Platform:
     print(f"main job (python -m localdev up) took {time.monotonic() - started:.1f} s")
     assert up.returncode == 0, up.stdout[-6000:] + up.stderr[-6000:]
     assert "The platform is up" in up.stdout
-    state = json.loads((state_dir / "state.json").read_text())
-    token = json.loads((state_dir / "secrets.json").read_text())["apiToken"]
-    kubeconfig = state_dir / "kwok" / "clusters" / state["cluster_name"] / "host-kubeconfig.yaml"
-    outputs = json.loads((state_dir / "outputs.json").read_text())
-    api = httpx.Client(base_url=f"http://127.0.0.1:{state['api_port']}{BASE}", timeout=60)
-    return Platform(state_dir, api, token, kubeconfig, state["namespace"], outputs, tools)
+    return attach_platform(state_dir, tools)
 
 
 def stop_platform(platform: Platform) -> None:
@@ -109,8 +104,21 @@ def stop_platform(platform: Platform) -> None:
     assert down.returncode == 0, down.stdout[-4000:] + down.stderr[-4000:]
 
 
+def attach_platform(state_dir: Path, tools: Tools) -> Platform:
+    """An instance that is already up (its state folder), for a quick rerun while developing."""
+    state = json.loads((state_dir / "state.json").read_text())
+    token = json.loads((state_dir / "secrets.json").read_text())["apiToken"]
+    kubeconfig = state_dir / "kwok" / "clusters" / state["cluster_name"] / "host-kubeconfig.yaml"
+    outputs = json.loads((state_dir / "outputs.json").read_text())
+    api = httpx.Client(base_url=f"http://127.0.0.1:{state['api_port']}{BASE}", timeout=60)
+    return Platform(state_dir, api, token, kubeconfig, state["namespace"], outputs, tools)
+
+
 @pytest.fixture(scope="session")
 def platform(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    if existing := os.environ.get("DTPOC_E2E_ATTACH"):  # a state folder of `localdev up`, left running
+        yield attach_platform(Path(existing), tools)
+        return
     state_dir = tmp_path_factory.mktemp("platform")
     try:
         running = start_platform(state_dir, tools)

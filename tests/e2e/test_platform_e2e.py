@@ -67,7 +67,9 @@ def upload(platform: Platform, name: str, content: bytes) -> str:
 
 
 def run_pods(platform: Platform, sid: str) -> list[dict[str, Any]]:
-    pods = platform.kubectl("get", "pods", "-l", f"dtpoc.io/service-id={sid}", "-o", "json").stdout
+    pods = platform.kubectl(
+        "get", "pods", "-l", f"batch.kubernetes.io/job-name=ana-{sid}", "-o", "json"
+    ).stdout
     return list(json.loads(pods)["items"])
 
 
@@ -82,7 +84,7 @@ def test_user_story_on_the_real_node(platform: Platform) -> None:
             "image": image,
             "version": version,
             "description": "hospital lab, 3 replications",
-            "env": {"INPUT_EXCEL_FILE": "/input/lab.xlsx", "SIM_HOURS": "72", "SIM_DELAY_SECONDS": "3"},
+            "env": {"INPUT_EXCEL_FILE": "/input/lab.xlsx", "SIM_HOURS": "720"},
             "mount_files": {file_id: "lab.xlsx"},
             "ana": {"job_type": "ondemand", "reps": 3},
         },
@@ -95,14 +97,17 @@ def test_user_story_on_the_real_node(platform: Platform) -> None:
             observed.append(body["status"])
         return (
             body
-            if body["status"] in ("ok", "failed") and body.get("outputs", len(body["output_files"])) == 3
+            if body["status"] in ("ok", "failed") and {o["run"] for o in body["output_files"]} == {0, 1, 2}
             else None
         )
 
     status = eventually(settled, 300, "the three runs to finish and be collected", interval=0.2)
     assert observed == ["pending", "running", "ok"], observed
     assert status["status"] == "ok"
-    outputs = [platform.api.get(f"/service/{sid}/output/{run}", headers=platform.auth) for run in range(3)]
+    outputs = [
+        platform.api.get(f"/service/{sid}/output/{run}", params={"name": "kpis.json"}, headers=platform.auth)
+        for run in range(3)
+    ]
     assert [o.status_code for o in outputs] == [200, 200, 200]
     documents = [o.json() for o in outputs]
     assert [d["run_index"] for d in documents] == [0, 1, 2]

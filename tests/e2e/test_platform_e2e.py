@@ -274,7 +274,7 @@ def test_operator_and_api_run_as_pods_with_least_privilege(platform: Platform) -
             "no credential in the environment"
         )
         logs = platform.kubectl("logs", pod["metadata"]["name"]).stdout
-        assert "403" not in logs and "Forbidden" not in logs, logs[-3000:]
+        assert " 403" not in logs and "Forbidden" not in logs, logs[-3000:]
 
 
 def test_host_paths_stay_inside_the_state_folder(platform: Platform) -> None:

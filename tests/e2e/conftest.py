@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,19 +74,6 @@ def localdev(command: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=1800,
     )
-
-
-def eventually(
-    check: Callable[[], Any], timeout: float = 60, what: str = "condition", interval: float = 0.25
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 def start_platform(state_dir: Path, tools: Tools) -> Platform:

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from localdev.tools import Tools
-from tests.e2e.conftest import Platform, eventually, start_platform, stop_platform
+from tests.e2e.conftest import Platform, start_platform, stop_platform
 from tests.e2e.test_platform_e2e import image_and_version, launch, status_of, terminate
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.cluster, pytest.mark.pulumi, pytest.mark.node, pytest.mark.slow]
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from localdev.tools import REPO
-from tests.e2e.conftest import Platform, eventually
+from tests.e2e.conftest import Platform
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.cluster, pytest.mark.pulumi, pytest.mark.node, pytest.mark.slow]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -19,6 +18,7 @@ import pytest
 from localdev.netns import NODE_IP
 from localdev.node import NODE_LABEL, NODE_NAME
 from tests.conftest import RealCluster
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 
@@ -54,17 +54,6 @@ def restricted(image: str, command: list[str]) -> dict:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
-
-
-def wait_for(condition, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.5)
 
 
 # Debian's static busybox: its wget (glibc's resolver and NSS, statically linked) crashes, so names are
@@ -173,7 +162,7 @@ def test_service_dns_clusterip_and_logs(real_cluster: RealCluster, ns: str) -> N
         {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client", "namespace": ns},
          "spec": {"restartPolicy": "Never", "containers": [client]}},
     )  # fmt: skip
-    wait_for(lambda: pod_phase(real_cluster, ns, "client") == "Succeeded", 90, "the client pod")
+    eventually(lambda: pod_phase(real_cluster, ns, "client") == "Succeeded", 90, "the client pod")
     logs = real_cluster.kubectl("logs", "client", "-n", ns).stdout
     assert logs.strip() == "reached"  # `kubectl logs` goes through the apiserver to the real kubelet
 
@@ -201,7 +190,7 @@ def test_network_policy_is_enforced(real_cluster: RealCluster, ns: str) -> None:
              "metadata": {"name": name, "namespace": ns, "labels": {"role": role}},
              "spec": {"restartPolicy": "Never", "containers": [restricted(image, ["/bin/busybox", "sh", "-c", command])]}},
         )  # fmt: skip
-        wait_for(lambda: pod_phase(real_cluster, ns, name) == "Succeeded", 120, f"pod {name}")
+        eventually(lambda: pod_phase(real_cluster, ns, name) == "Succeeded", 120, f"pod {name}")
         return real_cluster.kubectl("logs", name, "-n", ns).stdout.strip()
 
     assert probe("allowed", "allowed") == "reached"

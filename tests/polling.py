@@ -1,0 +1,21 @@
+"""Waiting for a condition in tests: poll until it holds, fail naming what was awaited."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def eventually(
+    check: Callable[[], Any], timeout: float = 60, what: str = "condition", interval: float = 0.25
+) -> Any:
+    """The first truthy value of `check()`; AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)

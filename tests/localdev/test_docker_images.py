@@ -212,7 +212,7 @@ def test_pulumi_up_builds_and_a_one_line_change_rebuilds_only_that_image(
         return json.loads(workspace.run("stack", "output", "--json", cwd=project).stdout)
 
     def preview_ops() -> dict[str, str]:
-        steps = json.loads(workspace.run("preview", "--json", cwd=project).stdout)["steps"]
+        steps = json.loads(workspace.run("preview", "--json", "--show-sames", cwd=project).stdout)["steps"]
         return {s["urn"].split("::")[-1]: s["op"] for s in steps if "DockerImage" in s["urn"]}
 
     try:

@@ -97,7 +97,6 @@ def start_services(state: State, cluster: LocalCluster, mongo_url: str, values: 
         "OPERATOR_NAMESPACE": state.namespace,
         "OPERATOR_OUTPUT_ROOT": str(STATE_DIR / "data"),
         "OPERATOR_DATA_PVC": "orchestrator-data",
-        "OPERATOR_MONGODB_SECRET": "mongodb-credentials",
     }
     bin_dir = REPO / ".venv" / "bin"
     state.api_port = processes.free_port() if processes.port_open(8000) else 8000

@@ -11,8 +11,11 @@ import pulumi_docker_build as docker_build
 
 from .common import child_options
 
-DEFAULT_OPERATOR_IMAGE = "ghcr.io/cam-digital-hospitals/dtpoc-operator:latest"
-DEFAULT_API_IMAGE = "ghcr.io/cam-digital-hospitals/dtpoc-api:latest"
+# Our images carry the project's version (pyproject.toml); a mutable tag such as `latest` is refused: what
+# runs must be what was reviewed, and a restart must not pull something else.
+VERSION = "0.1.0"
+DEFAULT_OPERATOR_IMAGE = f"ghcr.io/cam-digital-hospitals/dtpoc-operator:{VERSION}"
+DEFAULT_API_IMAGE = f"ghcr.io/cam-digital-hospitals/dtpoc-api:{VERSION}"
 # (image name, Dockerfile) per service, relative to the build context.
 SERVICES = {
     "operator": ("dtpoc-operator", "services/operator/Dockerfile"),
@@ -23,8 +26,16 @@ _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 
 
 def check_image_ref(ref: str, what: str) -> str:
+    """A reference pinned to a version tag or a digest (`latest`, or no tag at all, is refused)."""
     if not ref or not _REF.match(ref):
         raise ValueError(f"{what} must be an image reference such as ghcr.io/org/name:tag, got {ref!r}")
+    name, _, digest = ref.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    tag = last.partition(":")[2]
+    if not digest and (not tag or tag == "latest"):
+        raise ValueError(
+            f"{what} must name a version tag or a digest, not {tag or 'no tag'!r} (latest moves): got {ref!r}"
+        )
     return ref
 
 
@@ -38,7 +49,7 @@ class ServiceImagesArgs:
     operator_image: str = DEFAULT_OPERATOR_IMAGE
     api_image: str = DEFAULT_API_IMAGE
     registry: str = ""
-    tag: str = "latest"
+    tag: str = VERSION
     push: bool = False
     registry_username: str | None = None
     registry_password: pulumi.Input[str] | None = None
@@ -47,8 +58,8 @@ class ServiceImagesArgs:
     def __post_init__(self) -> None:
         check_image_ref(self.operator_image, "ServiceImagesArgs.operator_image")
         check_image_ref(self.api_image, "ServiceImagesArgs.api_image")
-        if not _TAG.match(self.tag):
-            raise ValueError(f"ServiceImagesArgs.tag is not a valid image tag: {self.tag!r}")
+        if not _TAG.match(self.tag) or self.tag == "latest":
+            raise ValueError(f"ServiceImagesArgs.tag must be a version tag (not latest): {self.tag!r}")
         if self.build and self.push and not self.registry:
             raise ValueError(
                 "ServiceImagesArgs: push needs a registry (config `imageRegistry`, e.g. ghcr.io/my-org)"

@@ -21,7 +21,7 @@ from pathlib import Path
 from . import processes
 from .cluster import LocalCluster
 from .ferretdb import FerretDB
-from .pulumi import PulumiWorkspace, project_view
+from .pulumi import PulumiWorkspace, project_view, write_private
 from .tools import REPO, find_tools
 
 STATE_DIR = Path(os.environ.get("DTPOC_STATE_DIR", REPO / ".local"))
@@ -30,7 +30,16 @@ STACK = "local"
 PROJECT = STATE_DIR / "project"  # the program seen through symlinks, with its own stack file
 API_BASE = "/api/orchestrator/v1alpha1"
 # Secret config keys of the program (see Pulumi.yaml), set from generated values.
-SECRET_KEYS = ("mongodbPassword", "influxdbPassword", "influxdbToken", "apiToken")
+SECRET_KEYS = (
+    "mongodbPassword",
+    "influxdbPassword",
+    "influxdbToken",
+    "apiToken",
+    "apiReadToken",
+    "grafanaAdminPassword",
+    "noderedAdminPassword",
+    "mqttPassword",
+)
 
 
 def say(message: str) -> None:
@@ -59,14 +68,15 @@ class State:
 
 
 def generated_secrets() -> dict[str, str]:
-    """Random values for the stack's secrets, made once and kept (mode 0600) in the state folder."""
+    """Random values for the stack's secrets, made once and kept (mode 0600) in the state folder; a key
+    added to the program since is generated and added."""
     path = STATE_DIR / "secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    values = {key: secrets.token_urlsafe(24) for key in SECRET_KEYS}
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(values))
+    values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = [key for key in SECRET_KEYS if key not in values]
+    if missing:
+        values |= {key: secrets.token_urlsafe(24) for key in missing}
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        write_private(path, json.dumps(values))
     return values
 
 
@@ -93,6 +103,7 @@ def start_services(state: State, cluster: LocalCluster, mongo_url: str, values: 
         "KUBECONFIG": str(cluster.kubeconfig),
         "MONGODB_URL": mongo_url,
         "API_TOKEN": values["apiToken"],
+        "API_READ_TOKEN": values["apiReadToken"],
         "API_NAMESPACE": state.namespace,
         "OPERATOR_NAMESPACE": state.namespace,
         "OPERATOR_OUTPUT_ROOT": str(STATE_DIR / "data"),
@@ -160,7 +171,7 @@ def up() -> None:
 The platform is up.
   API          {api}   (health: {api}/healthz)
   API docs     {api}/docs
-  API token    in {STATE_DIR / "secrets.json"} (key apiToken), for POST and DELETE
+  API tokens   in {STATE_DIR / "secrets.json"}: apiToken (reads and changes), apiReadToken (reads)
   kubectl      KUBECONFIG={cluster.kubeconfig} {tools.kubectl} get analytics,pods -n {state.namespace}
   logs         {STATE_DIR / "logs"}
 Stop everything with `make down`.""",

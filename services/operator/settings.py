@@ -27,7 +27,10 @@ class OperatorSettings(BaseSettings):
     # Retries of one run index before it counts as failed (Job backoffLimitPerIndex).
     run_retries: int = Field(default=0, ge=0, le=10)
     ingress_class: str = "nginx"
+    # Persistent modules' Ingresses: a host of their own (never the platform's: a module's pages must not
+    # run in the platform's origin) and, with a TLS Secret for it, HTTPS with HTTP redirected.
     ingress_host: str | None = None
+    ingress_tls_secret: str | None = None
 
     # Fallback sweep over every resource (the watch on Jobs and pods is the fast path).
     sweep_seconds: float = Field(default=30.0, gt=0)

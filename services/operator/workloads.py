@@ -303,11 +303,22 @@ def ingress(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> dict[s
     }
     if settings.ingress_host:
         rule["host"] = settings.ingress_host
+    metadata = _metadata(sid, spec)
+    ingress_spec: dict[str, Any] = {"ingressClassName": settings.ingress_class, "rules": [rule]}
+    if settings.ingress_tls_secret:
+        tls: dict[str, Any] = {"secretName": settings.ingress_tls_secret}
+        if settings.ingress_host:
+            tls["hosts"] = [settings.ingress_host]
+        ingress_spec["tls"] = [tls]
+        metadata["annotations"] = {
+            "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+            "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+        }
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": _metadata(sid, spec),
-        "spec": {"ingressClassName": settings.ingress_class, "rules": [rule]},
+        "metadata": metadata,
+        "spec": ingress_spec,
     }
 
 

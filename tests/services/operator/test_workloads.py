@@ -319,3 +319,13 @@ def test_output_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("OPERATOR_OUTPUT_MAX_RECORD_BYTES", str(16 * 1024 * 1024))  # past MongoDB's cap
     with pytest.raises(ValueError, match="output_max_record_bytes"):
         OperatorSettings()
+
+
+def test_module_ingress_serves_https_on_its_own_host(settings: OperatorSettings) -> None:
+    persistent = AnalyticsSpec.parse({"image": "nginx:1", "jobType": "persistent", "port": 8080})
+    tls = settings.model_copy(update={"ingress_host": "apps.example", "ingress_tls_secret": "dt-tls"})
+    ingress = workloads.children(SID, persistent, tls)[2]
+    assert ingress["spec"]["tls"] == [{"secretName": "dt-tls", "hosts": ["apps.example"]}]
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+    plain = workloads.children(SID, persistent, settings)[2]
+    assert "tls" not in plain["spec"] and "annotations" not in plain["metadata"]

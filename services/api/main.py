@@ -21,8 +21,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.shared.files import FileStore
 from services.shared.mongo import connect
 
+from .deps import Readers
 from .errors import install_error_handlers
 from .kube import AnalyticsClient, open_api_client
+from .models import errors
 from .routers import files, health, services
 from .settings import BASE_PATH, ApiSettings, get_settings
 from .uploads import ensure_indexes
@@ -53,6 +55,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.warning("could not create the GridFS indexes yet: %s", exc)
     if settings.token is None:
         log.warning("API_TOKEN is not set: every POST and DELETE will be refused")
+    if settings.token is None and settings.read_token is None:
+        log.warning("neither API_TOKEN nor API_READ_TOKEN is set: every read will be refused too")
     try:
         yield
     finally:
@@ -100,8 +104,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.add_middleware(RefuseControlCharacterPaths)
     install_error_handlers(app)
-    for router in (health.router, services.router, files.router):
-        app.include_router(router, prefix=BASE_PATH)
+    app.include_router(health.router, prefix=BASE_PATH)
+    # Everything else is read with a token (the read token or the admin one); changes need the admin token.
+    for router in (services.router, files.router):
+        app.include_router(router, prefix=BASE_PATH, dependencies=[Readers], responses=errors(401, 403))
     return app
 
 

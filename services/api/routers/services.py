@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -50,8 +49,6 @@ router = APIRouter(prefix="/service", tags=["services"])
 MISSING_RESOURCE_GRACE = timedelta(seconds=60)
 # What a list item needs from a record (env, mount_files and output_files can be large).
 SUMMARY_FIELDS = {"image": 1, "version": 1, "description": 1, "reps": 1, "created_at": 1}
-# Largest JSON output returned as a JSON body (larger ones are sent as a file, still application/json).
-MAX_JSON_OUTPUT = 16 * 1024 * 1024
 
 
 def read_record(doc: dict[str, Any]) -> tuple[ServiceRecord, str | None]:
@@ -277,8 +274,9 @@ async def service_output(
     store: Store,
     name: Annotated[str | None, Query(max_length=1024, description="Which file of the run, by name.")] = None,
 ) -> Response:
-    """Run `idx`'s output (runs count from 0). A `.json` output comes back as its JSON body; any other
-    file as a download. When a run wrote several files, `name` picks one; without it the first in
+    """Run `idx`'s output (runs count from 0). A `.json` output comes back as its JSON body
+    (`application/json`, streamed as the module wrote it: the API never parses what a module wrote); any
+    other file as a download. When a run wrote several files, `name` picks one; without it the first in
     name order is returned (the status endpoint lists them all)."""
     record, _ = read_record(await _find_service(services, service_id))
     outputs = record.outputs_of_run(idx)
@@ -290,15 +288,10 @@ async def service_output(
     doc = await store.files.find_one({"_id": _stored_id(chosen.file_id)})
     if doc is None:
         raise HTTPException(404, f"output {chosen.filename} of run {idx} is no longer stored")
-    if chosen.filename.lower().endswith(".json") and doc["length"] <= MAX_JSON_OUTPUT:
-        content = b"".join([chunk async for chunk in store.iter_chunks(doc)])
-        try:
-            json.loads(content)
-        except ValueError:
-            log.info("output %s of %s is not valid JSON; sending it as a file", chosen.filename, service_id)
-        else:
-            return Response(content, media_type="application/json")
-    response: StreamingResponse = await stream_file(store, doc, filename=chosen.filename)
+    media_type = "application/json" if chosen.filename.lower().endswith(".json") else None
+    response: StreamingResponse = await stream_file(
+        store, doc, filename=chosen.filename, media_type=media_type
+    )
     return response
 
 

@@ -108,9 +108,14 @@ def platform(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-4000:]
         assert "The platform is up." in up.stdout
         state = json.loads((state_dir / "state.json").read_text())
-        token = json.loads((state_dir / "secrets.json").read_text())["apiToken"]
+        tokens = json.loads((state_dir / "secrets.json").read_text())
+        token = tokens["apiToken"]
         kubeconfig = state_dir / "kwok" / "clusters" / state["cluster_name"] / "kubeconfig.yaml"
-        with httpx.Client(base_url=f"http://127.0.0.1:{state['api_port']}{BASE}", timeout=30) as api:
+        # Reads with the read token, as the frontend does; changes name the admin token (`platform.auth`).
+        reader = {"Authorization": f"Bearer {tokens['apiReadToken']}"}
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{state['api_port']}{BASE}", timeout=30, headers=reader
+        ) as api:
             yield Platform(
                 state_dir,
                 api,
@@ -191,6 +196,9 @@ def test_ondemand_story(platform: Platform, tmp_path: Path) -> None:
         assert output.status_code == 200
         assert output.json() == {"run": run, "kpi": 10 * run}
     assert sid in [s["id"] for s in api.get("/service/").json()]
+    anonymous = {"Authorization": ""}
+    assert api.get("/service/", headers=anonymous).status_code == 401  # nothing without a token
+    assert api.get(f"/service/{sid}/output/0", headers=anonymous).status_code == 401
 
     # 6. terminate removes the resource, the Job and the record
     assert api.delete(f"/service/{sid}/terminate", headers=platform.auth).status_code == 200

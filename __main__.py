@@ -17,6 +17,7 @@ pulumi.export("urls", platform.urls)
 pulumi.export("services", platform.services)
 pulumi.export("crd", platform.orchestrator.crd_name)
 pulumi.export("apiTokenSecret", platform.orchestrator.api_token_secret_name)
+pulumi.export("apiReadTokenSecret", platform.orchestrator.api_read_token_secret_name)
 # Every image the workloads use from the program: the built ones (by key) and the operator's and API's.
 pulumi.export(
     "images",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from services.shared.names import PART_OF
+from services.shared.names import PART_OF, PLATFORM_APP_LABEL
 
 MANAGED_BY = "pulumi"
 # Our own images (operator, API) run as this user; their Dockerfiles create it.
@@ -29,18 +29,21 @@ def check_dns_label(value: str, what: str) -> str:
 
 
 def labels(name: str, component: str) -> dict[str, str]:
-    """The Kubernetes recommended labels for one piece of the platform."""
+    """The Kubernetes recommended labels for one piece of the platform, and the platform-only app label."""
     return {
         "app.kubernetes.io/name": name,
         "app.kubernetes.io/component": component,
         "app.kubernetes.io/part-of": PART_OF,
         "app.kubernetes.io/managed-by": MANAGED_BY,
+        PLATFORM_APP_LABEL: name,
     }
 
 
 def selector_labels(name: str) -> dict[str, str]:
-    """The stable subset used in selectors (selectors are immutable, so they carry no version)."""
-    return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF}
+    """The stable subset used in selectors (selectors are immutable, so they carry no version). It holds
+    the platform-only key: module pods, labelled by the operator, never carry it, so a module image named
+    like a platform app (`.../influxdb`) is never selected."""
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF, PLATFORM_APP_LABEL: name}
 
 
 def child_options(
@@ -281,9 +284,13 @@ def secret_volume(volume: str, secret_name: pulumi.Input[str]) -> k8s.core.v1.Vo
     )
 
 
-def config_map_volume(volume: str, config_map_name: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
+def config_map_volume(
+    volume: str, config_map_name: pulumi.Input[str], mode: int | None = None
+) -> k8s.core.v1.VolumeArgs:
+    """A ConfigMap as files (`mode`: their permissions, e.g. 0o555 for scripts)."""
     return k8s.core.v1.VolumeArgs(
-        name=volume, config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=config_map_name)
+        name=volume,
+        config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=config_map_name, default_mode=mode),
     )
 
 
@@ -384,16 +391,24 @@ class IngressSettings:
     """How the platform exposes HTTP paths. `skip_await` is for stacks without an ingress controller:
     nobody ever fills the Ingress's status.loadBalancer there, so Pulumi's await would time out.
     `wait_for`: resources every Ingress waits for (the controller installed by the same program, whose
-    admission webhook checks each Ingress)."""
+    admission webhook checks each Ingress). `tls_secret`: a `kubernetes.io/tls` Secret for `host`; with it
+    every Ingress serves HTTPS and redirects HTTP there."""
 
     class_name: str = "nginx"
     host: str | None = None
     skip_await: bool = False
     wait_for: tuple[pulumi.Resource, ...] = ()
+    tls_secret: pulumi.Input[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.class_name:
             raise ValueError("IngressSettings.class_name must not be empty")
+        if self.tls_secret is not None and not self.host:
+            raise ValueError("IngressSettings.tls_secret needs a host (a certificate names its host)")
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_secret is not None else "http"
 
 
 @dataclass
@@ -483,6 +498,12 @@ def ingress(
     opts: pulumi.ResourceOptions,
 ) -> k8s.networking.v1.Ingress:
     all_annotations = dict(annotations or {})
+    tls = None
+    if settings.tls_secret is not None:
+        tls = [k8s.networking.v1.IngressTLSArgs(hosts=[settings.host], secret_name=settings.tls_secret)]
+        # ingress-nginx redirects to HTTPS once an Ingress has `tls`; forced, so it holds behind a proxy too.
+        all_annotations["nginx.ingress.kubernetes.io/ssl-redirect"] = "true"
+        all_annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] = "true"
     if settings.skip_await:
         # No ingress controller in this stack: status.loadBalancer is never set, so don't wait for it.
         all_annotations["pulumi.com/skipAwait"] = "true"
@@ -493,6 +514,7 @@ def ingress(
         metadata=meta(name, namespace, component, app=app, annotations=all_annotations),
         spec=k8s.networking.v1.IngressSpecArgs(
             ingress_class_name=settings.class_name,
+            tls=tls,
             rules=[
                 k8s.networking.v1.IngressRuleArgs(
                     host=settings.host or None,

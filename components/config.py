@@ -6,6 +6,7 @@ defaults so that a key left out of a stack file behaves the same under `pulumi u
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Sequence
@@ -16,7 +17,13 @@ from typing import Any
 import pulumi
 
 from .common import KWOK_NODE, Placement, check_dns_label
-from .images import DEFAULT_API_IMAGE, DEFAULT_OPERATOR_IMAGE, IMAGES, ImageBuildSettings, check_image_ref
+from .images import (
+    DEFAULT_API_IMAGE,
+    DEFAULT_OPERATOR_IMAGE,
+    IMAGES,
+    ImageBuildSettings,
+    check_image_ref,
+)
 from .mongodb import MongoDBEngine
 from .mosquitto import MosquittoArgs
 from .nodered import NodeRedArgs
@@ -33,10 +40,16 @@ _NETWORK = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
 # Secret keys: (config key, minimum length, what it is). InfluxDB's setup refuses passwords under 8 chars.
 REQUIRED_SECRETS: tuple[tuple[str, int, str], ...] = (
     ("mongodbPassword", 8, "MongoDB root password"),
-    ("influxdbPassword", 8, "InfluxDB admin password (also Grafana's admin password)"),
-    ("influxdbToken", 16, "InfluxDB admin token (Telegraf and Grafana use it)"),
-    ("apiToken", 16, "bearer token of the orchestrator API's mutating endpoints"),
+    ("influxdbPassword", 8, "InfluxDB admin password"),
+    ("influxdbToken", 16, "InfluxDB admin token (Telegraf writes with it)"),
+    ("apiToken", 16, "admin bearer token of the orchestrator API (reads and changes)"),
+    ("apiReadToken", 16, "read-only bearer token of the orchestrator API (the frontend's)"),
+    ("grafanaAdminPassword", 8, "Grafana's admin password (user admin)"),
+    ("noderedAdminPassword", 8, "Node-RED editor's admin password (user admin)"),
+    ("mqttPassword", 8, "password of the MQTT user that may publish (mqttUsername)"),
 )
+_MQTT_USER = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_CPU = re.compile(r"^[0-9]+(\.[0-9]+)?m?$")
 
 
 # The platform's pieces as `simulatedPieces` names them ("telegraf": every sensor input; "orchestrator": the
@@ -81,6 +94,10 @@ class PlatformConfig:
     influxdb_password: pulumi.Output[str]
     influxdb_token: pulumi.Output[str]
     api_token: pulumi.Output[str]
+    api_read_token: pulumi.Output[str]
+    grafana_admin_password: pulumi.Output[str]
+    nodered_admin_password: pulumi.Output[str]
+    mqtt_password: pulumi.Output[str]
     namespace: str = "dtpoc"
     create_namespace: bool = True
     storage_mode: StorageMode = StorageMode.HOST_PATH
@@ -129,6 +146,18 @@ class PlatformConfig:
     mongo_express_image: str = MongoExpress.image
     simulated_pieces: tuple[str, ...] = ()
     real_node_selector: str = ""
+    tls_secret_name: str = ""
+    tls_self_signed: bool = False
+    module_host: str = ""
+    module_egress_cidrs: tuple[str, ...] = field(default_factory=tuple)
+    grafana_anonymous: bool = False
+    mqtt_username: str = "publisher"
+    quota_pods: int = 100
+    quota_cpu: str = "64"
+    quota_memory: str = "128Gi"
+    output_max_files: int = 1000
+    output_max_bytes: int = 1024**3
+    output_max_depth: int = 16
 
     def __post_init__(self) -> None:
         _check(lambda: check_dns_label(self.namespace, "namespace"))
@@ -221,9 +250,10 @@ class PlatformConfig:
                 f"apiMaxUploadBytes must be between 1 and 64 GiB, got {self.api_max_upload_bytes}"
             )
         for origin in self.api_cors_origins:
-            if origin != "*" and not origin.startswith(("http://", "https://")):
+            if origin == "*" or not origin.startswith(("http://", "https://")) or "*" in origin:
                 raise ConfigError(
-                    f"apiCorsOrigins: {origin!r} is not an http(s) origin such as https://dtpoc.example.org"
+                    f"apiCorsOrigins: {origin!r} is not an http(s) origin such as https://dtpoc.example.org "
+                    "(a wildcard would let any web page read with a visitor's credentials)"
                 )
         unknown = [p for p in self.simulated_pieces if p not in PIECES]
         if unknown:
@@ -231,6 +261,48 @@ class PlatformConfig:
                 f"simulatedPieces: unknown piece(s) {', '.join(unknown)}; the pieces are {', '.join(PIECES)}"
             )
         _check(lambda: Placement.from_selector(self.real_node_selector))
+        if self.image_tag == "latest":
+            raise ConfigError(
+                "imageTag must be a version (latest moves), e.g. pulumi config set imageTag 1.0.0"
+            )
+        if self.tls_secret_name and self.tls_self_signed:
+            raise ConfigError(
+                "TLS: set either tlsSecretName (a Secret you provide) or tlsSelfSigned, not both"
+            )
+        if self.tls_secret_name:
+            _check(lambda: check_dns_label(self.tls_secret_name, "tlsSecretName"))
+        if self.tls_enabled and not self.ingress_host:
+            raise ConfigError(
+                "TLS needs ingressHost (the certificate's host): pulumi config set ingressHost ..."
+            )
+        if self.module_host:
+            if not _HOST.match(self.module_host):
+                raise ConfigError(f"moduleHost must be a DNS host name, got {self.module_host!r}")
+            if self.module_host == self.ingress_host:
+                raise ConfigError(
+                    "moduleHost must differ from ingressHost: "
+                    "modules' pages must not run in the platform's origin"
+                )
+        for cidr in self.module_egress_cidrs:
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError:
+                raise ConfigError(
+                    f"moduleEgressCidrs: {cidr!r} is not a network such as 203.0.113.0/24"
+                ) from None
+        if not _MQTT_USER.match(self.mqtt_username):
+            raise ConfigError(f"mqttUsername: letters, digits and '_.-' only, got {self.mqtt_username!r}")
+        if self.quota_pods < 1 or not _CPU.match(self.quota_cpu) or not _QUANTITY.match(self.quota_memory):
+            raise ConfigError(
+                "quotaPods must be >= 1, quotaCpu a CPU quantity (64, 500m), quotaMemory a size (128Gi)"
+            )
+        for key, value in (
+            ("outputMaxFiles", self.output_max_files),
+            ("outputMaxBytes", self.output_max_bytes),
+            ("outputMaxDepth", self.output_max_depth),
+        ):
+            if value < 1:
+                raise ConfigError(f"{key} must be at least 1, got {value}")
 
     # --- derived settings ----------------------------------------------------------------------------
 
@@ -249,8 +321,13 @@ class PlatformConfig:
         return Placement.from_selector(self.real_node_selector)
 
     @property
+    def tls_enabled(self) -> bool:
+        return bool(self.tls_secret_name) or self.tls_self_signed
+
+    @property
     def public_base_url(self) -> str:
-        return f"http://{self.ingress_host or 'localhost'}"
+        scheme = "https" if self.tls_enabled else "http"
+        return f"{scheme}://{self.ingress_host or 'localhost'}"
 
     @property
     def image_build_settings(self) -> ImageBuildSettings:
@@ -283,6 +360,10 @@ class PlatformConfig:
             influxdb_password=secrets["influxdbPassword"],
             influxdb_token=secrets["influxdbToken"],
             api_token=secrets["apiToken"],
+            api_read_token=secrets["apiReadToken"],
+            grafana_admin_password=secrets["grafanaAdminPassword"],
+            nodered_admin_password=secrets["noderedAdminPassword"],
+            mqtt_password=secrets["mqttPassword"],
             namespace=_str(cfg, "namespace", cls.namespace),
             create_namespace=_bool(cfg, "createNamespace", cls.create_namespace),
             storage_mode=_str(cfg, "storageMode", cls.storage_mode),
@@ -329,6 +410,18 @@ class PlatformConfig:
             mongo_express_image=_str(cfg, "mongoExpressImage", cls.mongo_express_image),
             simulated_pieces=_str_list(cfg, "simulatedPieces"),
             real_node_selector=_str(cfg, "realNodeSelector", cls.real_node_selector),
+            tls_secret_name=_str(cfg, "tlsSecretName", cls.tls_secret_name),
+            tls_self_signed=_bool(cfg, "tlsSelfSigned", cls.tls_self_signed),
+            module_host=_str(cfg, "moduleHost", cls.module_host),
+            module_egress_cidrs=_str_list(cfg, "moduleEgressCidrs"),
+            grafana_anonymous=_bool(cfg, "grafanaAnonymous", cls.grafana_anonymous),
+            mqtt_username=_str(cfg, "mqttUsername", cls.mqtt_username),
+            quota_pods=_int(cfg, "quotaPods", cls.quota_pods),
+            quota_cpu=_str(cfg, "quotaCpu", cls.quota_cpu),
+            quota_memory=_str(cfg, "quotaMemory", cls.quota_memory),
+            output_max_files=_int(cfg, "outputMaxFiles", cls.output_max_files),
+            output_max_bytes=_int(cfg, "outputMaxBytes", cls.output_max_bytes),
+            output_max_depth=_int(cfg, "outputMaxDepth", cls.output_max_depth),
         )
 
 

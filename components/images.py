@@ -22,16 +22,27 @@ from .docker_image import REGISTRY, DockerImage, DockerImageArgs
 # The repository root: the build contexts below are relative to it (the program may run from a folder
 # of symlinks to it, so resolve them).
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OPERATOR_IMAGE = "ghcr.io/cam-digital-hospitals/dtpoc-operator:latest"
-DEFAULT_API_IMAGE = "ghcr.io/cam-digital-hospitals/dtpoc-api:latest"
+# Prebuilt images carry the project's version (pyproject.toml); a mutable tag such as `latest` is refused:
+# what runs must be what was reviewed, and a restart must not pull something else.
+VERSION = "0.1.0"
+DEFAULT_OPERATOR_IMAGE = f"ghcr.io/cam-digital-hospitals/dtpoc-operator:{VERSION}"
+DEFAULT_API_IMAGE = f"ghcr.io/cam-digital-hospitals/dtpoc-api:{VERSION}"
 _REF = re.compile(r"^[a-z0-9]+([._\-/:@][A-Za-z0-9_.\-]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 LABELS = {"org.opencontainers.image.source": "dtpoc", "app.kubernetes.io/part-of": "dtpoc"}
 
 
 def check_image_ref(ref: str, what: str) -> str:
+    """A reference pinned to a version tag or a digest (`latest`, or no tag at all, is refused)."""
     if not ref or not _REF.match(ref):
         raise ValueError(f"{what} must be an image reference such as ghcr.io/org/name:tag, got {ref!r}")
+    name, _, digest = ref.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    tag = last.partition(":")[2]
+    if not digest and (not tag or tag == "latest"):
+        raise ValueError(
+            f"{what} must name a version tag or a digest, not {tag or 'no tag'!r} (latest moves): got {ref!r}"
+        )
     return ref
 
 
@@ -103,6 +114,8 @@ class ImageBuildSettings:
             )
         if self.extra_tag and not _TAG.match(self.extra_tag):
             raise ValueError(f"ImageBuildSettings.extra_tag is not a valid image tag: {self.extra_tag!r}")
+        if self.extra_tag == "latest":
+            raise ValueError("ImageBuildSettings.extra_tag must be a version tag, not latest (latest moves)")
         if self.push and not self.registry:
             raise ValueError(
                 "ImageBuildSettings: push needs a registry (config `imageRegistry`, e.g. ghcr.io/my-org)"

@@ -1,5 +1,8 @@
-"""ingress-nginx from its Helm chart (the seed's dependency, chart 4.10.1, one controller replica).
-Optional per stack: clusters that have an ingress controller already, or none at all, skip it."""
+"""ingress-nginx from its Helm chart (the seed's dependency, one controller replica), pinned to a release
+with the fix for CVE-2025-1974 (admission webhook RCE; fixed in controller v1.12.1 / v1.11.5, charts 4.12.1 /
+4.11.5; the seed's 4.10.1 has it). Module pods cannot reach the webhook anyway: their egress is DNS only
+(network_policy.ModuleEgress). Optional per stack: clusters with a controller of their own, or none, skip
+it."""
 
 from __future__ import annotations
 
@@ -11,8 +14,27 @@ import pulumi_kubernetes as k8s
 from .common import check_dns_label, child_options
 
 CHART = "ingress-nginx"
-CHART_VERSION = "4.10.1"
+CHART_VERSION = "4.12.1"
 REPOSITORY = "https://kubernetes.github.io/ingress-nginx"
+# The first chart of each release line with the fix for CVE-2025-1974 (and the CVEs published with it).
+FIXED_RELEASES = {(4, 11): (4, 11, 5), (4, 12): (4, 12, 1)}
+
+
+def check_chart_version(version: str) -> str:
+    """Refuse a chart of ingress-nginx without the CVE-2025-1974 fix."""
+    try:
+        parts = tuple(int(x) for x in version.split("."))
+    except ValueError:
+        raise ValueError(f"ingress-nginx chart version must be like 4.12.1, got {version!r}") from None
+    if len(parts) != 3:
+        raise ValueError(f"ingress-nginx chart version must be like 4.12.1, got {version!r}")
+    fixed = FIXED_RELEASES.get(parts[:2])
+    if parts < (4, 11, 0) or (fixed is not None and parts < fixed):
+        raise ValueError(
+            f"ingress-nginx chart {version} carries CVE-2025-1974 (admission webhook RCE); "
+            "use 4.12.1 or later (or 4.11.5 on the 4.11 line)"
+        )
+    return version
 
 
 @dataclass(frozen=True)
@@ -26,6 +48,7 @@ class IngressNginxArgs:
     service_type: str = "LoadBalancer"
 
     def __post_init__(self) -> None:
+        check_chart_version(self.chart_version)
         check_dns_label(self.namespace, "IngressNginxArgs.namespace")
         check_dns_label(self.ingress_class, "IngressNginxArgs.ingress_class")
         if not 1 <= self.replicas <= 10:

@@ -1,7 +1,13 @@
-"""Mosquitto: the in-cluster MQTT broker the sensors publish to and Telegraf / Node-RED read from."""
+"""Mosquitto: the in-cluster MQTT broker the sensors publish to and Telegraf / Node-RED read from.
+
+Reading is open to the cluster's clients (Telegraf subscribes without credentials, as in the seed);
+publishing needs the publisher's login (`mqttUsername` / the secret `mqttPassword`): the ACL lets anonymous
+clients read only. The password file is made at start by an init container (`mosquitto_passwd`, from the
+Secret `mosquitto-publisher`) into a memory volume, so no password hash sits in a ConfigMap."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pulumi
@@ -9,6 +15,7 @@ import pulumi_kubernetes as k8s
 
 from .common import (
     ANYWHERE,
+    ENV_SECRET_SKIP,
     FIXED_UID_SKIPS,
     SMALL,
     THIRD_PARTY_IMAGE_SKIPS,
@@ -23,6 +30,7 @@ from .common import (
     deployment,
     meta,
     mount,
+    secret_env,
     service,
     service_port,
     tcp_probe,
@@ -31,14 +39,18 @@ from .common import (
 PORT = 1883
 # The image's own user (eclipse-mosquitto); running as it from the start needs no privilege switch.
 MOSQUITTO_UID = 1883
+PASSWORD_FILE = "/mosquitto/auth/passwd"  # noqa: S105 (a path, not a value)
+ACL_FILE = "/mosquitto/config/acl"
 
 
-def mosquitto_conf(port: int = PORT, allow_anonymous: bool = True) -> str:
+def mosquitto_conf(port: int = PORT) -> str:
     return "\n".join(
         [
             f"listener {port}",
-            # Sensors publish without credentials, as in the seed; only the cluster reaches the broker.
-            f"allow_anonymous {'true' if allow_anonymous else 'false'}",
+            # Anonymous clients may connect; the ACL lets them read only.
+            "allow_anonymous true",
+            f"password_file {PASSWORD_FILE}",
+            f"acl_file {ACL_FILE}",
             "persistence true",
             "persistence_location /mosquitto/data/",
             "log_dest stdout",
@@ -47,24 +59,48 @@ def mosquitto_conf(port: int = PORT, allow_anonymous: bool = True) -> str:
     )
 
 
+def mosquitto_acl(publisher: str) -> str:
+    """Lines before the first `user` apply to anonymous clients."""
+    return "\n".join(
+        [
+            "# anonymous clients (Telegraf, Node-RED): subscribe only",
+            "topic read #",
+            "",
+            f"user {publisher}",
+            "topic readwrite #",
+            "",
+        ]
+    )
+
+
 @dataclass(frozen=True)
 class MosquittoArgs:
-    """`claim_name`: where retained messages and persistent sessions survive a restart (None: emptyDir)."""
+    """`claim_name`: where retained messages and persistent sessions survive a restart (None: emptyDir).
+    `publisher_password`: a Pulumi secret, the login (with `publisher_username`) that may publish."""
 
     namespace: str
+    publisher_password: pulumi.Input[str]
+    publisher_username: str = "publisher"
     claim_name: pulumi.Input[str] | None = None
     image: str = "eclipse-mosquitto:2.0"
     service_name: str = "mosquitto"
-    allow_anonymous: bool = True
     resources: Resources = SMALL
     placement: Placement = ANYWHERE
 
     def __post_init__(self) -> None:
         check_dns_label(self.service_name, "MosquittoArgs.service_name")
+        if isinstance(self.publisher_password, str):
+            raise ValueError("MosquittoArgs.publisher_password must be a Pulumi secret Output, not a string")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.publisher_username):
+            raise ValueError(
+                "MosquittoArgs.publisher_username: letters, digits, '_.-' only, "
+                f"got {self.publisher_username!r}"
+            )
 
 
 class Mosquitto(pulumi.ComponentResource):
-    """ConfigMap `mosquitto-config` (mosquitto.conf) + Deployment + Service `mosquitto:1883`."""
+    """ConfigMap `mosquitto-config` (mosquitto.conf, acl), Secret `mosquitto-publisher`, Deployment, Service
+    `mosquitto:1883`."""
 
     service_name: pulumi.Output[str]
     url: str
@@ -77,8 +113,35 @@ class Mosquitto(pulumi.ComponentResource):
         self.config = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata=meta("mosquitto-config", args.namespace, component, app=app),
-            data={"mosquitto.conf": mosquitto_conf(PORT, args.allow_anonymous)},
+            data={"mosquitto.conf": mosquitto_conf(PORT), "acl": mosquitto_acl(args.publisher_username)},
             opts=child,
+        )
+        self.publisher_secret = k8s.core.v1.Secret(
+            f"{name}-publisher",
+            metadata=meta("mosquitto-publisher", args.namespace, component, app=app),
+            type="Opaque",
+            string_data={
+                "username": args.publisher_username,
+                "password": pulumi.Output.secret(args.publisher_password),
+            },
+            opts=child,
+        )
+        secret_name = self.publisher_secret.metadata.name
+        password_file = k8s.core.v1.ContainerArgs(
+            name="password-file",
+            image=args.image,
+            command=[
+                "sh",
+                "-c",
+                f'mosquitto_passwd -c -b {PASSWORD_FILE} "$MQTT_USERNAME" "$MQTT_PASSWORD"',
+            ],
+            env=[
+                secret_env("MQTT_USERNAME", secret_name, "username"),
+                secret_env("MQTT_PASSWORD", secret_name, "password"),
+            ],
+            volume_mounts=[mount("auth", "/mosquitto/auth")],
+            resources=Resources("10m", "16Mi", "100m", "32Mi").args(),
+            security_context=baseline_security_context(run_as_user=MOSQUITTO_UID),
         )
         w = Workload(
             app=app,
@@ -90,8 +153,10 @@ class Mosquitto(pulumi.ComponentResource):
                 **THIRD_PARTY_IMAGE_SKIPS,
                 **FIXED_UID_SKIPS,
                 "CKV2_K8S_6": "MQTT publishers (sensors, Node-RED, other namespaces) connect from anywhere",
+                "CKV_K8S_35": ENV_SECRET_SKIP,
             },
             fs_group=MOSQUITTO_UID,
+            init_containers=[password_file],
             container=k8s.core.v1.ContainerArgs(
                 name="mosquitto",
                 image=args.image,
@@ -103,6 +168,8 @@ class Mosquitto(pulumi.ComponentResource):
                         sub_path="mosquitto.conf",
                         read_only=True,
                     ),
+                    mount("config", ACL_FILE, sub_path="acl", read_only=True),
+                    mount("auth", "/mosquitto/auth", read_only=True),
                     mount("data", "/mosquitto/data"),
                 ],
                 liveness_probe=tcp_probe(PORT),
@@ -112,6 +179,10 @@ class Mosquitto(pulumi.ComponentResource):
             ),
             volumes=[
                 config_map_volume("config", self.config.metadata.name),
+                k8s.core.v1.VolumeArgs(
+                    name="auth",
+                    empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="1Mi"),
+                ),
                 claim_or_empty_dir("data", args.claim_name),
             ],
             service_ports=[service_port(PORT, PORT, name="mqtt")],

@@ -1,13 +1,19 @@
 """NetworkPolicies: who may open connections to which pods of the platform (`networkPolicies: true`).
 
-Each policy protects the pods of one app and admits, on one port, only the pods whose labels match one of
-its client label sets (in the same namespace), or anyone when `clients` is None (a server reached through
-the ingress controller, whose namespace differs between clusters). Traffic a policy does not name is
+Each ingress policy protects the pods of one app and admits, on one port, only the pods whose labels match
+one of its client label sets (in the same namespace), or anyone when `clients` is None (a server reached
+through the ingress controller, whose namespace differs between clusters). Client label sets are platform
+selectors (`selector_labels`), which no module pod can match.
+
+Module pods (untrusted code) get a default-deny egress policy of their own (`ModuleEgress`): port 53 for
+name lookups and the networks a stack names (`moduleEgressCidrs`), nothing else: no database, no API
+server, no other pod, no admission webhook of the ingress controller. Traffic a policy does not name is
 refused once the policy exists; pods no policy selects are unaffected.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -56,6 +62,52 @@ class IngressRule:
         )
 
 
+@dataclass(frozen=True)
+class ModuleEgress:
+    """Module pods (`pod_labels`, as the operator labels them) may send only DNS (UDP and TCP 53, to any
+    address: the cluster's resolver runs as a pod in one cluster and on the node in another) and traffic
+    to `cidrs`."""
+
+    pod_labels: Mapping[str, str]
+    cidrs: Sequence[str] = ()
+    policy_name: str = "modules-egress"
+
+    def __post_init__(self) -> None:
+        if not self.pod_labels:
+            raise ValueError("ModuleEgress.pod_labels must not be empty")
+        for cidr in self.cidrs:
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError:
+                raise ValueError(f"ModuleEgress: {cidr!r} is not a network such as 203.0.113.0/24") from None
+
+    def spec(self) -> k8s.networking.v1.NetworkPolicySpecArgs:
+        rules = [
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                ports=[
+                    k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol="UDP"),
+                    k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol="TCP"),
+                ]
+            )
+        ]
+        if self.cidrs:
+            rules.append(
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=[
+                        k8s.networking.v1.NetworkPolicyPeerArgs(
+                            ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)
+                        )
+                        for cidr in self.cidrs
+                    ]
+                )
+            )
+        return k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(self.pod_labels)),
+            policy_types=["Egress"],
+            egress=rules,
+        )
+
+
 def app_clients(*apps: str) -> list[dict[str, str]]:
     """Client label sets of the platform's own apps (their Deployments' selector labels)."""
     return [selector_labels(app) for app in apps]
@@ -65,6 +117,7 @@ def app_clients(*apps: str) -> list[dict[str, str]]:
 class NetworkPoliciesArgs:
     namespace: str
     rules: Sequence[IngressRule]
+    module_egress: ModuleEgress | None = None
 
     def __post_init__(self) -> None:
         apps = [r.app for r in self.rules]
@@ -73,7 +126,7 @@ class NetworkPoliciesArgs:
 
 
 class NetworkPolicies(pulumi.ComponentResource):
-    """One NetworkPolicy `<app>-ingress` per rule. Output: `policy_names`."""
+    """One NetworkPolicy `<app>-ingress` per rule, and `modules-egress`. Output: `policy_names`."""
 
     policy_names: list[str]
 
@@ -92,4 +145,15 @@ class NetworkPolicies(pulumi.ComponentResource):
             for rule in args.rules
         ]
         self.policy_names = [r.policy_name for r in args.rules]
+        if args.module_egress is not None:
+            egress = args.module_egress
+            self.policies.append(
+                k8s.networking.v1.NetworkPolicy(
+                    f"{name}-modules-egress",
+                    metadata=meta(egress.policy_name, args.namespace, "network-policy", app="modules"),
+                    spec=egress.spec(),
+                    opts=child,
+                )
+            )
+            self.policy_names.append(egress.policy_name)
         self.register_outputs({"policy_names": self.policy_names})

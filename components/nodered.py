@@ -1,4 +1,6 @@
-"""Node-RED: flow-based data input. Its flows come from a ConfigMap mounted at /data/flows.json."""
+"""Node-RED: flow-based data input. Its flows come from a ConfigMap mounted at /data/flows.json, its settings
+from another at /data/settings.js: the editor and its admin API need a login (`adminAuth`), the user and
+password from this component's Secret `nodered-admin`."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pulumi_kubernetes as k8s
 
 from .common import (
     ANYWHERE,
+    ENV_SECRET_SKIP,
     FIXED_UID_SKIPS,
     MEDIUM,
     OPEN_SERVER_SKIP,
@@ -26,6 +29,7 @@ from .common import (
     http_probe,
     meta,
     mount,
+    secret_env,
     service,
     service_port,
 )
@@ -33,6 +37,37 @@ from .common import (
 PORT = 1880
 SERVICE_PORT = 80
 NODE_RED_UID = 1000  # the image's node-red user
+
+# Node-RED's settings file. adminAuth with our own check (Node-RED's documented custom authentication):
+# the password stays in the Secret, never hashed into a ConfigMap, and is compared in constant time.
+SETTINGS_JS = """// Written by the dtpoc platform (components/nodered.py).
+const crypto = require("crypto");
+const USER = process.env.NODE_RED_ADMIN_USER || "";
+const PASSWORD = process.env.NODE_RED_ADMIN_PASSWORD || "";
+
+function same(given, expected) {
+  const a = crypto.createHash("sha256").update(String(given)).digest();
+  const b = crypto.createHash("sha256").update(String(expected)).digest();
+  return crypto.timingSafeEqual(a, b);
+}
+
+module.exports = {
+  uiPort: process.env.PORT || 1880,
+  flowFile: "flows.json",
+  adminAuth: {
+    type: "credentials",
+    users: function (username) {
+      return Promise.resolve(USER !== "" && username === USER ? { username: USER, permissions: "*" } : null);
+    },
+    authenticate: function (username, password) {
+      const ok = USER !== "" && PASSWORD !== "" && same(username, USER) && same(password, PASSWORD);
+      return Promise.resolve(ok ? { username: USER, permissions: "*" } : null);
+    },
+  },
+  editorTheme: { projects: { enabled: false } },
+  logging: { console: { level: "info", metrics: false, audit: false } },
+};
+"""
 
 # The seed's starter flow: one tab, an inject node wired to a debug node.
 DEFAULT_FLOWS: list[dict] = [
@@ -76,9 +111,12 @@ DEFAULT_FLOWS: list[dict] = [
 
 @dataclass(frozen=True)
 class NodeRedArgs:
-    """`flows_json`: the flows file's content (a JSON list); the seed's starter flow by default."""
+    """`flows_json`: the flows file's content (a JSON list); the seed's starter flow by default.
+    `admin_password`: a Pulumi secret, the editor's login with `admin_username`."""
 
     namespace: str
+    admin_password: pulumi.Input[str]
+    admin_username: str = "admin"
     flows_json: str = json.dumps(DEFAULT_FLOWS, indent=2)
     image: str = "nodered/node-red:4.0"
     service_name: str = "nodered"
@@ -87,6 +125,10 @@ class NodeRedArgs:
 
     def __post_init__(self) -> None:
         check_dns_label(self.service_name, "NodeRedArgs.service_name")
+        if isinstance(self.admin_password, str):
+            raise ValueError("NodeRedArgs.admin_password must be a Pulumi secret Output, not a plain string")
+        if not self.admin_username:
+            raise ValueError("NodeRedArgs.admin_username must not be empty")
         try:
             flows = json.loads(self.flows_json)
         except json.JSONDecodeError as e:
@@ -96,7 +138,8 @@ class NodeRedArgs:
 
 
 class NodeRed(pulumi.ComponentResource):
-    """ConfigMap `nodered-flows` + Deployment `nodered` + Service `nodered:80` -> 1880."""
+    """ConfigMaps `nodered-flows`, `nodered-settings`, Secret `nodered-admin`, Deployment `nodered`, Service
+    `nodered:80` -> 1880."""
 
     service_name: pulumi.Output[str]
 
@@ -111,29 +154,59 @@ class NodeRed(pulumi.ComponentResource):
             data={"flows.json": args.flows_json},
             opts=child,
         )
+        self.settings = k8s.core.v1.ConfigMap(
+            f"{name}-settings",
+            metadata=meta("nodered-settings", args.namespace, component, app=app),
+            data={"settings.js": SETTINGS_JS},
+            opts=child,
+        )
+        self.admin_secret = k8s.core.v1.Secret(
+            f"{name}-admin",
+            metadata=meta("nodered-admin", args.namespace, component, app=app),
+            type="Opaque",
+            string_data={
+                "username": args.admin_username,
+                "password": pulumi.Output.secret(args.admin_password),
+            },
+            opts=child,
+        )
         w = Workload(
             app=app,
             component=component,
             namespace=args.namespace,
             service_name=args.service_name,
-            policy_skips={**THIRD_PARTY_IMAGE_SKIPS, **FIXED_UID_SKIPS, "CKV2_K8S_6": OPEN_SERVER_SKIP},
+            policy_skips={
+                **THIRD_PARTY_IMAGE_SKIPS,
+                **FIXED_UID_SKIPS,
+                "CKV2_K8S_6": OPEN_SERVER_SKIP,
+                "CKV_K8S_35": ENV_SECRET_SKIP,
+            },
             fs_group=NODE_RED_UID,
             container=k8s.core.v1.ContainerArgs(
                 name="nodered",
                 image=args.image,
                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
+                env=[
+                    secret_env("NODE_RED_ADMIN_USER", self.admin_secret.metadata.name, "username"),
+                    secret_env("NODE_RED_ADMIN_PASSWORD", self.admin_secret.metadata.name, "password"),
+                ],
                 # /data must be writable (Node-RED keeps its settings and credentials there); the flows
                 # file is mounted on top of it from the ConfigMap.
                 volume_mounts=[
                     mount("data", "/data"),
                     mount("flows", "/data/flows.json", sub_path="flows.json"),
+                    mount("settings", "/data/settings.js", sub_path="settings.js", read_only=True),
                 ],
                 liveness_probe=http_probe("/", PORT, initial_delay=20, period=20),
                 readiness_probe=http_probe("/", PORT, initial_delay=5, period=10),
                 resources=args.resources.args(),
                 security_context=baseline_security_context(run_as_user=NODE_RED_UID),
             ),
-            volumes=[empty_dir("data"), config_map_volume("flows", self.flows.metadata.name)],
+            volumes=[
+                empty_dir("data"),
+                config_map_volume("flows", self.flows.metadata.name),
+                config_map_volume("settings", self.settings.metadata.name),
+            ],
             service_ports=[service_port(SERVICE_PORT, PORT)],
             placement=args.placement,
         )

@@ -1,5 +1,7 @@
 """The orchestrator: the Analytics CRD, the operator (kopf) and its REST API, each with its own
-ServiceAccount and least-privilege Role, the API token Secret, and the API's Service and Ingress path."""
+ServiceAccount and least-privilege Role, the API's two token Secrets (admin, read-only), and the API's
+Service and Ingress path. The operator gets no database credential to hand to modules: the MongoDB Secret
+reaches only the operator's and the API's own processes, as files."""
 
 from __future__ import annotations
 
@@ -88,15 +90,19 @@ OPERATOR_RULES: tuple[Rule, ...] = (
 class OrchestratorArgs:
     """Everything the control plane needs from the rest of the platform.
 
-    `api_token`: a Pulumi secret, becomes Secret `api_token_secret_name` (key `token`).
+    `api_token`: a Pulumi secret, becomes Secret `api_token_secret_name` (key `token`): reads and changes.
+    `api_read_token`: likewise, Secret `api_read_token_secret_name`: reads only (the frontend's).
     `mongodb_secret_name`: the MongoDB Secret (keys `username`, `password`), read by reference only.
     `data_claim_name`: the PVC the operator mounts at /data and passes to module pods.
-    `module_ingress_class`, `module_ingress_host`: Ingresses the operator makes for persistent modules.
+    `module_ingress_class`, `module_ingress_host`, `module_tls_secret`: Ingresses the operator makes for
+    persistent modules (a host of their own keeps their pages out of the platform's origin).
+    `output_max_*`: what one run may leave in /output to be collected (the operator's OutputLimits).
     `chown_data`: run a root init container that hands /data to uid 10001 (hostPath volumes ignore fsGroup).
     """
 
     namespace: str
     api_token: pulumi.Input[str]
+    api_read_token: pulumi.Input[str]
     mongodb_secret_name: pulumi.Input[str]
     data_claim_name: pulumi.Input[str]
     operator_image: pulumi.Input[str]
@@ -107,11 +113,16 @@ class OrchestratorArgs:
     ingress: IngressSettings | None = None
     module_ingress_class: str = "nginx"
     module_ingress_host: str | None = None
+    module_tls_secret: pulumi.Input[str] | None = None
+    output_max_files: int = 1000
+    output_max_bytes: int = 1024 * MIB
+    output_max_depth: int = 16
     max_upload_bytes: int = 100 * MIB
     cors_origins: Sequence[str] = field(default_factory=tuple)
     api_replicas: int = 1
     api_service_name: str = "orchestrator-api-svc"
     api_token_secret_name: str = "orchestrator-api-token"  # noqa: S105 (a key name, not a value)
+    api_read_token_secret_name: str = "orchestrator-api-read-token"  # noqa: S105 (a name, not a value)
     chown_data: bool = False
     chown_image: str = "busybox:1.36"
     placement: Placement = ANYWHERE
@@ -122,9 +133,16 @@ class OrchestratorArgs:
         check_dns_label(self.namespace, "OrchestratorArgs.namespace")
         check_dns_label(self.api_service_name, "OrchestratorArgs.api_service_name")
         check_dns_label(self.api_token_secret_name, "OrchestratorArgs.api_token_secret_name")
+        check_dns_label(self.api_read_token_secret_name, "OrchestratorArgs.api_read_token_secret_name")
         check_port(self.mongodb_port, "OrchestratorArgs.mongodb_port")
-        if isinstance(self.api_token, str):
-            raise ValueError("OrchestratorArgs.api_token must be a Pulumi secret Output, not a plain string")
+        for what in ("api_token", "api_read_token"):
+            if isinstance(getattr(self, what), str):
+                raise ValueError(
+                    f"OrchestratorArgs.{what} must be a Pulumi secret Output, not a plain string"
+                )
+        for what in ("output_max_files", "output_max_bytes", "output_max_depth"):
+            if getattr(self, what) < 1:
+                raise ValueError(f"OrchestratorArgs.{what} must be at least 1")
         if not 1 <= self.max_upload_bytes <= 64 * 1024 * MIB:
             raise ValueError(
                 f"OrchestratorArgs.max_upload_bytes must be 1 B..64 GiB, got {self.max_upload_bytes}"
@@ -132,7 +150,7 @@ class OrchestratorArgs:
         if not 1 <= self.api_replicas <= 10:
             raise ValueError(f"OrchestratorArgs.api_replicas must be 1..10, got {self.api_replicas}")
         for origin in self.cors_origins:
-            if origin != "*" and not origin.startswith(("http://", "https://")):
+            if "*" in origin or not origin.startswith(("http://", "https://")):
                 raise ValueError(f"OrchestratorArgs.cors_origins: {origin!r} is not an http(s) origin")
 
     @property
@@ -148,6 +166,8 @@ MONGODB_SECRET_VOLUME = "mongodb-credentials"  # noqa: S105 (a volume name, not 
 MONGODB_SECRET_DIR = f"{SECRETS_ROOT}/mongodb"
 API_TOKEN_VOLUME = "api-token"  # noqa: S105 (a volume name, not a value)
 API_TOKEN_DIR = f"{SECRETS_ROOT}/api"
+API_READ_TOKEN_VOLUME = "api-read-token"  # noqa: S105 (a volume name, not a value)
+API_READ_TOKEN_DIR = f"{SECRETS_ROOT}/api-read"
 
 
 def mongodb_env(args: OrchestratorArgs) -> list[k8s.core.v1.EnvVarArgs]:
@@ -174,11 +194,12 @@ def mongodb_secret_mount() -> k8s.core.v1.VolumeMountArgs:
 
 class Orchestrator(pulumi.ComponentResource):
     """Outputs: `crd_name`, `api_service_name`, `api_url` (in-cluster), `api_path`,
-    `api_token_secret_name`."""
+    `api_token_secret_name`, `api_read_token_secret_name`."""
 
     crd_name: pulumi.Output[str]
     api_service_name: pulumi.Output[str]
     api_token_secret_name: pulumi.Output[str]
+    api_read_token_secret_name: pulumi.Output[str]
     api_url: str
     api_path: str
 
@@ -206,6 +227,13 @@ class Orchestrator(pulumi.ComponentResource):
             metadata=meta(args.api_token_secret_name, ns, "control-plane", app="orchestrator-api"),
             type="Opaque",
             string_data={TOKEN_KEY: pulumi.Output.secret(args.api_token)},
+            opts=child,
+        )
+        self.api_read_token_secret = k8s.core.v1.Secret(
+            f"{name}-api-read-token",
+            metadata=meta(args.api_read_token_secret_name, ns, "control-plane", app="orchestrator-api"),
+            type="Opaque",
+            string_data={TOKEN_KEY: pulumi.Output.secret(args.api_read_token)},
             opts=child,
         )
 
@@ -246,13 +274,20 @@ class Orchestrator(pulumi.ComponentResource):
                     field_env("OPERATOR_NAMESPACE", "metadata.namespace"),
                     env("OPERATOR_OUTPUT_ROOT", OUTPUT_ROOT),
                     env("OPERATOR_DATA_PVC", args.data_claim_name),
-                    env("OPERATOR_MONGODB_SECRET", args.mongodb_secret_name),
                     env("OPERATOR_INGRESS_CLASS", args.module_ingress_class),
                     *(
                         [env("OPERATOR_INGRESS_HOST", args.module_ingress_host)]
                         if args.module_ingress_host
                         else []
                     ),
+                    *(
+                        [env("OPERATOR_INGRESS_TLS_SECRET", args.module_tls_secret)]
+                        if args.module_tls_secret is not None
+                        else []
+                    ),
+                    env("OPERATOR_OUTPUT_MAX_FILES", str(args.output_max_files)),
+                    env("OPERATOR_OUTPUT_MAX_BYTES", str(args.output_max_bytes)),
+                    env("OPERATOR_OUTPUT_MAX_DEPTH", str(args.output_max_depth)),
                     *mongodb_env(args),
                 ],
                 volume_mounts=[
@@ -302,6 +337,7 @@ class Orchestrator(pulumi.ComponentResource):
                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=API_PORT)],
                 env=[
                     env("API_TOKEN_FILE", f"{API_TOKEN_DIR}/{TOKEN_KEY}"),
+                    env("API_READ_TOKEN_FILE", f"{API_READ_TOKEN_DIR}/{TOKEN_KEY}"),
                     field_env("API_NAMESPACE", "metadata.namespace"),
                     env("API_MAX_UPLOAD_BYTES", str(args.max_upload_bytes)),
                     env("API_CORS_ORIGINS", json.dumps(list(args.cors_origins))),
@@ -311,6 +347,7 @@ class Orchestrator(pulumi.ComponentResource):
                 volume_mounts=[
                     mount("tmp", "/tmp"),  # noqa: S108
                     mount(API_TOKEN_VOLUME, API_TOKEN_DIR, read_only=True),
+                    mount(API_READ_TOKEN_VOLUME, API_READ_TOKEN_DIR, read_only=True),
                     mongodb_secret_mount(),
                     kube_api_access_mount(),
                 ],
@@ -324,6 +361,7 @@ class Orchestrator(pulumi.ComponentResource):
                     name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=f"{spool_mib}Mi")
                 ),
                 secret_volume(API_TOKEN_VOLUME, self.api_token_secret.metadata.name),
+                secret_volume(API_READ_TOKEN_VOLUME, self.api_read_token_secret.metadata.name),
                 mongodb_secret_volume(args),
                 kube_api_access_volume(),
             ],
@@ -357,6 +395,7 @@ class Orchestrator(pulumi.ComponentResource):
         self.crd_name = self.crd.crd_name
         self.api_service_name = self.api_service.metadata.name
         self.api_token_secret_name = self.api_token_secret.metadata.name
+        self.api_read_token_secret_name = self.api_read_token_secret.metadata.name
         self.api_url = f"http://{args.api_service_name}{API_BASE_PATH}/v1alpha1"
         self.api_path = API_BASE_PATH
         self.register_outputs(
@@ -364,6 +403,7 @@ class Orchestrator(pulumi.ComponentResource):
                 "crd_name": self.crd_name,
                 "api_service_name": self.api_service_name,
                 "api_token_secret_name": self.api_token_secret_name,
+                "api_read_token_secret_name": self.api_read_token_secret_name,
                 "api_url": self.api_url,
             }
         )

@@ -19,13 +19,16 @@ from .influxdb import InfluxDB, InfluxDBArgs
 from .ingress_nginx import IngressNginx, IngressNginxArgs
 from .mongodb import MongoDB, MongoDBArgs, MongoDBEngine
 from .mosquitto import Mosquitto, MosquittoArgs
-from .network_policy import IngressRule, NetworkPolicies, NetworkPoliciesArgs, app_clients
+from .namespace import POD_SECURITY_LABELS, NamespaceGuards, NamespaceGuardsArgs
+from .network_policy import IngressRule, ModuleEgress, NetworkPolicies, NetworkPoliciesArgs, app_clients
 from .nodered import NodeRed, NodeRedArgs
 from .orchestrator import API_PORT, OPERATOR_HEALTH_PORT, Orchestrator, OrchestratorArgs
 from .storage import Storage, StorageArgs, StorageMode
 from .telegraf import LightSensor, SensorInput, SensorInputArgs, TempSensor
+from .tls import SelfSignedCertificate, SelfSignedCertificateArgs
 from .ui import (
     DigitalHospFrontend,
+    FrontendArgs,
     Grafana,
     GrafanaArgs,
     MongoExpress,
@@ -35,7 +38,8 @@ from .ui import (
 )
 
 SEED_SENSORS: tuple[type[SensorInput], ...] = (LightSensor, TempSensor)
-# The pods of Analytics modules, as the operator labels them (services/operator/workloads.py).
+# The pods of Analytics modules, as the operator labels them (services/operator/workloads.py): what the
+# module egress policy selects. No platform selector matches them (they never carry PLATFORM_APP_LABEL).
 MODULE_POD_LABELS = {
     "app.kubernetes.io/managed-by": MANAGED_BY_OPERATOR,
     "app.kubernetes.io/part-of": PART_OF,
@@ -94,11 +98,29 @@ class Platform(pulumi.ComponentResource):
         if cfg.create_namespace:
             self.namespace_resource = k8s.core.v1.Namespace(
                 f"{name}-namespace",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=ns, labels=labels(ns, "namespace")),
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=ns, labels={**labels(ns, "namespace"), **POD_SECURITY_LABELS}
+                ),
                 opts=self._child,
             )
             waits.append(self.namespace_resource)
         in_ns = self._opts(waits)
+        self.namespace_guards = NamespaceGuards(
+            f"{name}-namespace-guards",
+            NamespaceGuardsArgs(
+                namespace=ns, pods=cfg.quota_pods, cpu_limits=cfg.quota_cpu, memory_limits=cfg.quota_memory
+            ),
+            in_ns,
+        )
+
+        # --- TLS ------------------------------------------------------------------------------------------
+        self.tls_secret_name: pulumi.Input[str] | None = cfg.tls_secret_name or None
+        if cfg.tls_self_signed:
+            hosts = [cfg.ingress_host, *([cfg.module_host] if cfg.module_host else [])]
+            self.certificate = SelfSignedCertificate(
+                f"{name}-tls", SelfSignedCertificateArgs(namespace=ns, hosts=hosts), in_ns
+            )
+            self.tls_secret_name = self.certificate.secret_name
 
         # --- storage and data services ----------------------------------------------------------------
         def storage(piece: str, size: str) -> Storage:
@@ -169,6 +191,8 @@ class Platform(pulumi.ComponentResource):
             f"{name}-mosquitto",
             MosquittoArgs(
                 namespace=ns,
+                publisher_password=cfg.mqtt_password,
+                publisher_username=cfg.mqtt_username,
                 image=self.images.refs.get("mosquitto", cfg.mosquitto_image),
                 placement=cfg.placement("mosquitto"),
             ),
@@ -178,6 +202,7 @@ class Platform(pulumi.ComponentResource):
             f"{name}-nodered",
             NodeRedArgs(
                 namespace=ns,
+                admin_password=cfg.nodered_admin_password,
                 image=self.images.refs.get("node-red", cfg.nodered_image),
                 placement=cfg.placement("nodered"),
             ),
@@ -204,6 +229,7 @@ class Platform(pulumi.ComponentResource):
             OrchestratorArgs(
                 namespace=ns,
                 api_token=cfg.api_token,
+                api_read_token=cfg.api_read_token,
                 mongodb_secret_name=self.mongodb.secret_name,
                 mongodb_host=self.mongodb.host,
                 mongodb_port=self.mongodb.port,
@@ -213,7 +239,12 @@ class Platform(pulumi.ComponentResource):
                 api_image=self.images.api_ref,
                 ingress=self.ingress_settings,
                 module_ingress_class=cfg.ingress_class,
-                module_ingress_host=cfg.ingress_host or None,
+                # Persistent modules under a host of their own when the stack names one (moduleHost).
+                module_ingress_host=cfg.module_host or cfg.ingress_host or None,
+                module_tls_secret=self.tls_secret_name,
+                output_max_files=cfg.output_max_files,
+                output_max_bytes=cfg.output_max_bytes,
+                output_max_depth=cfg.output_max_depth,
                 max_upload_bytes=cfg.api_max_upload_bytes,
                 cors_origins=cfg.api_cors_origins,
                 chown_data=cfg.storage_mode is StorageMode.HOST_PATH,
@@ -230,11 +261,12 @@ class Platform(pulumi.ComponentResource):
                 GrafanaArgs(
                     namespace=ns,
                     ingress=base.ingress,
-                    influx_secret_name=self.influxdb.secret_name,
+                    reader_secret_name=self.influxdb.reader_secret_name,
+                    admin_password=cfg.grafana_admin_password,
                     influx_url=self.influxdb.url,
-                    influx_org=self.influxdb.org,
                     influx_bucket=self.influxdb.bucket,
                     placement=cfg.placement("grafana"),
+                    anonymous=cfg.grafana_anonymous,
                 ),
                 in_ns,
             ),
@@ -252,12 +284,13 @@ class Platform(pulumi.ComponentResource):
             ),
             "digital-hosp-frontend": DigitalHospFrontend(
                 f"{name}-frontend",
-                UIModuleArgs(
+                FrontendArgs(
                     namespace=ns,
                     ingress=base.ingress,
                     image=cfg.frontend_image,
                     env={"ORCHESTRATOR_URL": self.orchestrator.api_url},
                     placement=cfg.placement("frontend"),
+                    api_read_token_secret_name=self.orchestrator.api_read_token_secret_name,
                 ),
                 in_ns,
             ),
@@ -269,7 +302,11 @@ class Platform(pulumi.ComponentResource):
         self.network_policies = None
         if cfg.network_policies:
             self.network_policies = NetworkPolicies(
-                f"{name}-network-policies", NetworkPoliciesArgs(ns, self.network_rules()), in_ns
+                f"{name}-network-policies",
+                NetworkPoliciesArgs(
+                    ns, self.network_rules(), ModuleEgress(MODULE_POD_LABELS, cfg.module_egress_cidrs)
+                ),
+                in_ns,
             )
 
         # --- outputs ------------------------------------------------------------------------------------
@@ -299,6 +336,7 @@ class Platform(pulumi.ComponentResource):
             skip_await=cfg.ingress_controller is IngressController.NONE,
             # Ingress objects go through the controller's admission webhook: create them once it runs.
             wait_for=(self.ingress_nginx,) if self.ingress_nginx is not None else (),
+            tls_secret=self.tls_secret_name,
         )
 
     def ui_args(self) -> UIModuleArgs:
@@ -322,18 +360,15 @@ class Platform(pulumi.ComponentResource):
         )
 
     def network_rules(self) -> list[IngressRule]:
-        """The databases admit only their clients; the API and the operator (our own pods) only what they
-        serve: the API's port from anywhere (the ingress controller's namespace varies), the operator's
-        health port."""
+        """The databases admit only their clients (never a module: modules get their files, not the
+        databases); the API and the operator (our own pods) only what they serve: the API's port from
+        anywhere (the ingress controller's namespace varies), the operator's health port."""
         sensors = [s.deployment_name for s in self.sensors.values()]
         return [
             IngressRule(
                 self.mongodb.host,
                 self.mongodb.port,
-                [
-                    *app_clients("orchestrator-api", "orchestrator-operator", MongoExpress.app()),
-                    MODULE_POD_LABELS,
-                ],
+                app_clients("orchestrator-api", "orchestrator-operator", MongoExpress.app()),
             ),
             IngressRule("influxdb", INFLUXDB_PORT, app_clients(*sensors, Grafana.app(), "nodered")),
             IngressRule("orchestrator-api", API_PORT, None),

@@ -200,22 +200,31 @@ class UIModule(pulumi.ComponentResource):
 
 @dataclass(frozen=True)
 class GrafanaArgs(UIModuleArgs):
-    """Grafana reads InfluxDB with the admin token of `influx_secret_name`; its own admin is InfluxDB's admin
-    (same Secret, keys `username`/`password`), so no default password ever exists."""
+    """Grafana reads InfluxDB as a read-only user of its bucket (`reader_secret_name`, keys `username` /
+    `password`: InfluxDB makes that user at setup, see components/influxdb.py), never with InfluxDB's admin
+    token or password. Its own admin is `admin` with `admin_password` (a Pulumi secret; a Secret
+    `grafana-admin` of this component). `anonymous`: let anyone who reaches /grafana view dashboards (the
+    seed's setting; off by default)."""
 
-    influx_secret_name: pulumi.Input[str] | None = None
+    reader_secret_name: pulumi.Input[str] | None = None
+    admin_password: pulumi.Input[str] | None = None
     influx_url: str = "http://influxdb:8086"
-    influx_org: str = "camdt"
     influx_bucket: str = "default"
+    anonymous: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.influx_secret_name is None:
-            raise ValueError("GrafanaArgs.influx_secret_name is required (the InfluxDB Secret)")
+        if self.reader_secret_name is None or self.admin_password is None:
+            raise ValueError(
+                "GrafanaArgs.reader_secret_name (InfluxDB's read-only user) and admin_password are required"
+            )
+        if isinstance(self.admin_password, str):
+            raise ValueError("GrafanaArgs.admin_password must be a Pulumi secret Output, not a plain string")
 
 
-def grafana_datasources(url: str, org: str, bucket: str) -> str:
-    """Grafana's datasource provisioning file; `$INFLUX_TOKEN` is expanded by Grafana from its env."""
+def grafana_datasources(url: str, bucket: str) -> str:
+    """Grafana's datasource provisioning file: InfluxQL over InfluxDB 2's v1 API, as the bucket's read-only
+    user. `$INFLUX_READ_USER` / `$INFLUX_READ_PASSWORD` are expanded by Grafana from its env."""
     return "\n".join(
         [
             "apiVersion: 1",
@@ -226,19 +235,20 @@ def grafana_datasources(url: str, org: str, bucket: str) -> str:
             "    access: proxy",
             f"    url: {url}",
             "    isDefault: true",
+            "    user: $INFLUX_READ_USER",
             "    jsonData:",
-            "      version: Flux",
-            f"      organization: {org}",
-            f"      defaultBucket: {bucket}",
+            f"      dbName: {bucket}",
+            "      httpMode: POST",
             "    secureJsonData:",
-            "      token: $INFLUX_TOKEN",
+            "      password: $INFLUX_READ_PASSWORD",
             "",
         ]
     )
 
 
 class Grafana(UIModule):
-    """Dashboards at /grafana: anonymous viewers, embeddable, the InfluxDB datasource provisioned."""
+    """Dashboards at /grafana: logins (anonymous viewers only with `anonymous`), embeddable, the InfluxDB
+    datasource provisioned with a read-only user of the bucket."""
 
     args_type = GrafanaArgs
     image = "grafana/grafana:11.2.0"
@@ -257,27 +267,38 @@ class Grafana(UIModule):
         "GF_SERVER_ROOT_URL": "%(protocol)s://%(domain)s:%(http_port)s/grafana/",
         # The ingress passes /grafana/... unchanged, so Grafana itself serves below the sub path.
         "GF_SERVER_SERVE_FROM_SUB_PATH": "true",
-        "GF_AUTH_ANONYMOUS_ENABLED": "true",
-        "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
         "GF_AUTH_ANONYMOUS_HIDE_VERSION": "true",
         "GF_SECURITY_ALLOW_EMBEDDING": "true",
+        "GF_USERS_ALLOW_SIGN_UP": "false",
         "GF_LOG_MODE": "console",
     }
 
     def extra_env(self, args: UIModuleArgs) -> list[k8s.core.v1.EnvVarArgs]:
         assert isinstance(args, GrafanaArgs)  # checked in UIModule.__init__ (args_type)
+        anonymous = [env("GF_AUTH_ANONYMOUS_ENABLED", "true" if args.anonymous else "false")]
+        if args.anonymous:
+            anonymous.append(env("GF_AUTH_ANONYMOUS_ORG_ROLE", "Viewer"))
         return [
-            secret_env("INFLUX_TOKEN", args.influx_secret_name, "token"),
-            secret_env("GF_SECURITY_ADMIN_USER", args.influx_secret_name, "username"),
-            secret_env("GF_SECURITY_ADMIN_PASSWORD", args.influx_secret_name, "password"),
+            *anonymous,
+            secret_env("INFLUX_READ_USER", args.reader_secret_name, "username"),
+            secret_env("INFLUX_READ_PASSWORD", args.reader_secret_name, "password"),
+            secret_env("GF_SECURITY_ADMIN_USER", self.admin_secret.metadata.name, "username"),
+            secret_env("GF_SECURITY_ADMIN_PASSWORD", self.admin_secret.metadata.name, "password"),
         ]
 
     def extra_volumes(self, name, args, child):  # type: ignore[override]
         assert isinstance(args, GrafanaArgs)
+        self.admin_secret = k8s.core.v1.Secret(
+            f"{name}-admin",
+            metadata=meta("grafana-admin", args.namespace, self.component, app=self.app()),
+            type="Opaque",
+            string_data={"username": "admin", "password": pulumi.Output.secret(args.admin_password)},
+            opts=child,
+        )
         self.datasources = k8s.core.v1.ConfigMap(
             f"{name}-datasources",
             metadata=meta("grafana-datasources", args.namespace, self.component, app=self.app()),
-            data={"influxdb.yaml": grafana_datasources(args.influx_url, args.influx_org, args.influx_bucket)},
+            data={"influxdb.yaml": grafana_datasources(args.influx_url, args.influx_bucket)},
             opts=child,
         )
         return (
@@ -352,19 +373,39 @@ class MongoExpress(UIModule):
         ]
 
 
-class DigitalHospFrontend(UIModule):
-    """The digital-hospital frontend at /, talking to the orchestrator API (`ORCHESTRATOR_URL`)."""
+@dataclass(frozen=True)
+class FrontendArgs(UIModuleArgs):
+    """`api_read_token_secret_name`: the orchestrator API's read-only token (key `token`), which the
+    frontend's server sends with its reads (`ORCHESTRATOR_TOKEN`); it can change nothing."""
 
-    image = "ghcr.io/cam-digital-hospitals/digital-hosp-frontend:latest"
+    api_read_token_secret_name: pulumi.Input[str] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.api_read_token_secret_name is None:
+            raise ValueError("FrontendArgs.api_read_token_secret_name is required (the API's read token)")
+
+
+class DigitalHospFrontend(UIModule):
+    """The digital-hospital frontend at /, reading from the orchestrator API (`ORCHESTRATOR_URL`) with its
+    read-only token (`ORCHESTRATOR_TOKEN`)."""
+
+    args_type = FrontendArgs
+    # No version of the frontend is published but `latest`; set frontendImage to the build you reviewed.
+    image = "ghcr.io/cam-digital-hospitals/digital-hosp-frontend:0.1.0"
     port = 8000
     path = "/"
     app_name = "digital-hosp-frontend"
     service_name = "digital-hosp-frontend-svc"
     policy_skips: ClassVar[Mapping[str, str]] = {
         **UIModule.policy_skips,
-        "CKV_K8S_14": "the frontend is published as :latest only; set frontendImage to pin a build",
+        "CKV_K8S_35": ENV_SECRET_SKIP,
     }
     probe_path = "/"
     env: ClassVar[Mapping[str, str]] = {
         "ORCHESTRATOR_URL": "http://orchestrator-api-svc/api/orchestrator/v1alpha1"
     }
+
+    def extra_env(self, args: UIModuleArgs) -> list[k8s.core.v1.EnvVarArgs]:
+        assert isinstance(args, FrontendArgs)  # checked in UIModule.__init__ (args_type)
+        return [secret_env("ORCHESTRATOR_TOKEN", args.api_read_token_secret_name, "token")]

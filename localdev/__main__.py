@@ -26,7 +26,7 @@ def up(platform: LocalPlatform) -> None:
 The platform is up (instance {platform.state.instance}).
   API          {platform.api_url}   (health: {platform.api_url}/healthz)
   API docs     {platform.api_url}/docs
-  API token    in {platform.state_dir / "secrets.json"} (key apiToken)
+  API tokens   in {platform.state_dir / "secrets.json"}: apiToken (reads and changes), apiReadToken (reads)
   MongoDB      mongodb://127.0.0.1:{platform.state.mongodb_port}/ (FerretDB; password in secrets.json)
   kubectl      KUBECONFIG={cluster.kubeconfig} {platform.tools.kubectl} \\
                  get analytics,pods -n {platform.state.namespace}

@@ -29,7 +29,7 @@ from .cluster import LocalCluster
 from .docker import Dockerd
 from .netns import RUN_ROOT, NetworkNamespace
 from .node import RealNode
-from .pulumi import PulumiWorkspace, project_view
+from .pulumi import PulumiWorkspace, project_view, write_private
 from .relay import Relay
 from .tools import REPO, Tools
 
@@ -37,7 +37,16 @@ STACK = "local"
 API_BASE = "/api/orchestrator/v1alpha1"
 API_SERVICE = "orchestrator-api-svc"
 # Secret config keys of the program (see Pulumi.yaml), set from generated values.
-SECRET_KEYS = ("mongodbPassword", "influxdbPassword", "influxdbToken", "apiToken")
+SECRET_KEYS = (
+    "mongodbPassword",
+    "influxdbPassword",
+    "influxdbToken",
+    "apiToken",
+    "apiReadToken",
+    "grafanaAdminPassword",
+    "noderedAdminPassword",
+    "mqttPassword",
+)
 APP_UID = 10001  # the platform's images run as this uid (and gid)
 DATA_PIECES = ("mongodb", "influxdb", "orchestrator")  # hostPath folders `<piece>_data` (components/platform)
 
@@ -131,15 +140,15 @@ class LocalPlatform:
         self.save()
 
     def generated_secrets(self) -> dict[str, str]:
-        """Random values for the stack's secrets, made once and kept (created 0600) in the state folder."""
+        """Random values for the stack's secrets, made once and kept (mode 0600 from the first byte) in the
+        state folder; a key added to the program since is generated and added."""
         path = self.state_dir / "secrets.json"
-        if path.exists():
-            return dict(json.loads(path.read_text()))
-        values = {key: secrets.token_urlsafe(24) for key in SECRET_KEYS}
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(values, out)
+        values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        missing = [key for key in SECRET_KEYS if key not in values]
+        if missing:
+            values |= {key: secrets.token_urlsafe(24) for key in missing}
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            write_private(path, json.dumps(values))
         return values
 
     # -- up ---------------------------------------------------------------------------------------

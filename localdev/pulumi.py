@@ -13,6 +13,20 @@ from pathlib import Path
 from .tools import Tools
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to a file readable by its owner only, from the first byte: a new file is made with mode
+    0600 (never world-readable, not even for a moment) under a temporary name and renamed into place."""
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
 def project_view(repo: Path, dest: Path, stack: str) -> Path:
     """A folder that is the program (symlinks into the repository) with its own copy of the stack file:
     `stack init` and `config set --secret` write to the stack file, and the committed one stays as it is."""
@@ -37,8 +51,7 @@ class PulumiWorkspace:
         (state_dir / "home").mkdir(parents=True, exist_ok=True)
         passphrase_file = state_dir / "passphrase"
         if not passphrase_file.exists():
-            passphrase_file.write_text(secrets.token_urlsafe(24))
-            passphrase_file.chmod(0o600)
+            write_private(passphrase_file, secrets.token_urlsafe(24))
         return cls(state_dir, tools, kubeconfig)
 
     @property

@@ -203,7 +203,7 @@ async def bench_transfers(base_url: str, api_pid: int, mongo_url: str, sizes: li
     store = FileStore(mongo)
     direct_bucket = store.bucket  # the API's own bucket: same database, same chunk size
     results = []
-    async with httpx.AsyncClient(base_url=base_url, timeout=600) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=600, headers=AUTH) as client:
         await client.get("/files/")  # warm the connection and the API's MongoDB pool
         idle = psutil.Process(api_pid).memory_info().rss
         for size_mb in sizes:
@@ -254,7 +254,7 @@ async def bench_transfers(base_url: str, api_pid: int, mongo_url: str, sizes: li
 
 
 async def bench_listing(base_url: str, mongo_url: str, services: int, rounds: int) -> dict:
-    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, headers=AUTH) as client:
         launch_times = []
         body = {"image": "ghcr.io/cam-digital-hospitals/digital-hosp-des", "sim": {"reps": 2}}
         semaphore = asyncio.Semaphore(8)
@@ -331,7 +331,8 @@ async def bench_file_listing(
 
     alpha_url = base_url.replace(V1BETA1_PATH, V1ALPHA1_PATH)
     result: dict = {"files": files, "limit": 100}
-    async with httpx.AsyncClient(timeout=60) as client:
+    # Every read needs a token (the original's listing ignores it).
+    async with httpx.AsyncClient(timeout=60, headers=AUTH) as client:
         for label, skip in (("first", 0), ("deep", files - 100)):
             timings: dict[str, list[float]] = {name: [] for name in LISTERS}
             calls = {

@@ -1,4 +1,8 @@
-"""Dependencies as `Annotated` aliases: settings, MongoDB, GridFS, Kubernetes, the token, ids, paging.
+"""Dependencies as `Annotated` aliases: settings, MongoDB, GridFS, Kubernetes, the tokens, ids, paging.
+
+Two bearer tokens: the admin token (`API_TOKEN`) reads and changes; the read token (`API_READ_TOKEN`, the
+frontend's) reads only. Every endpoint but health and readiness needs one of them (`Readers`, applied to
+whole routers in main.py); changes need the admin token (`Authorized`), and the read token gets 403 there.
 
 The clients are opened by the app's lifespan (services.api.main) and kept on `app.state`; none exists
 at import time.
@@ -7,11 +11,13 @@ at import time.
 from __future__ import annotations
 
 import hmac
+from enum import IntEnum
 from typing import Annotated, Any
 
 from bson import ObjectId
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from services.shared.files import FileStore
 from services.shared.records import services_collection
@@ -43,23 +49,64 @@ Services = Annotated[Any, Depends(get_services)]
 Store = Annotated[FileStore, Depends(get_store)]
 Analytics = Annotated[AnalyticsClient, Depends(get_analytics)]
 
-_bearer = HTTPBearer(auto_error=False, description="The API token (a Kubernetes Secret in the platform).")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="The admin token (reads and changes) or the read token (reads only).",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-async def require_token(
-    settings: Settings, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    """Mutations need `Authorization: Bearer <token>`; compared in constant time."""
+class Role(IntEnum):
+    """What a bearer token allows."""
+
+    READER = 1
+    ADMIN = 2
+
+
+def _matches(given: bytes, token: SecretStr | None) -> bool:
+    """Constant-time comparison; always compares something, so timing tells nothing about which token
+    is configured."""
+    expected = token.get_secret_value().encode() if token is not None else b"\0no token configured"
+    return hmac.compare_digest(given, expected) and token is not None
+
+
+def _unauthorized(credentials: HTTPAuthorizationCredentials | None) -> HTTPException:
+    detail = "a bearer token is required" if credentials is None else "the bearer token is not valid"
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def role_of(settings: ApiSettings, credentials: HTTPAuthorizationCredentials | None) -> Role | None:
+    given = credentials.credentials.encode() if credentials is not None else b""
+    admin = _matches(given, settings.token)
+    reader = _matches(given, settings.read_token)
+    if admin:
+        return Role.ADMIN
+    return Role.READER if reader else None
+
+
+async def require_reader(settings: Settings, credentials: Credentials) -> Role:
+    """Every endpoint but health needs `Authorization: Bearer <token>`: the read token or the admin one."""
+    if settings.token is None and settings.read_token is None:
+        raise HTTPException(503, "the API has no token configured (API_TOKEN, API_READ_TOKEN)")
+    role = role_of(settings, credentials)
+    if role is None:
+        raise _unauthorized(credentials)
+    return role
+
+
+async def require_token(settings: Settings, credentials: Credentials) -> None:
+    """Changes need the admin token; the read token gets 403."""
     if settings.token is None:
         raise HTTPException(503, "changes are disabled: the API has no token configured (API_TOKEN)")
-    expected = settings.token.get_secret_value().encode()
-    given = credentials.credentials.encode() if credentials is not None else b""
-    if not hmac.compare_digest(given, expected):
-        detail = "a bearer token is required" if credentials is None else "the bearer token is not valid"
-        raise HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+    role = role_of(settings, credentials)
+    if role is Role.READER:
+        raise HTTPException(403, "the read token cannot change anything; use the admin token")
+    if role is not Role.ADMIN:
+        raise _unauthorized(credentials)
 
 
 Authorized = Depends(require_token)
+Readers = Depends(require_reader)
 
 
 def _object_id(value: str) -> ObjectId:

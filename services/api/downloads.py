@@ -53,9 +53,9 @@ def content_disposition(filename: str) -> str:
 
 
 async def stream_file(
-    store: FileStore, doc: dict[str, Any], filename: str | None = None
+    store: FileStore, doc: dict[str, Any], filename: str | None = None, media_type: str | None = None
 ) -> StreamingResponse:
-    """A response that streams the file `doc` (an `fs.files` document).
+    """A response that streams the file `doc` (an `fs.files` document), as `media_type` if given.
 
     The first chunk is read before answering, so that MongoDB being away is still a clean 503 rather
     than a download cut short after its headers.
@@ -85,7 +85,8 @@ async def stream_file(
     # Outputs stored by the operator carry no content type: guess it from the name (the download is an
     # attachment with nosniff, so the browser never renders it in our origin).
     media_type = (
-        metadata.get("content_type")
+        media_type
+        or metadata.get("content_type")
         or doc.get("contentType")
         or mimetypes.guess_type(name)[0]
         or "application/octet-stream"

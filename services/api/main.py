@@ -25,8 +25,10 @@ from services.shared.files import FileStore
 from services.shared.mongo import connect
 
 from .contracts import CONTRACTS, Contract
+from .deps import Readers
 from .errors import install_error_handlers
 from .kube import AnalyticsClient, open_api_client
+from .models import errors
 from .routers import files, health, services
 from .settings import ApiSettings, get_settings
 from .uploads import ensure_indexes
@@ -57,6 +59,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.warning("could not create the GridFS indexes yet: %s", exc)
     if settings.token is None:
         log.warning("API_TOKEN is not set: every POST and DELETE will be refused")
+    if settings.token is None and settings.read_token is None:
+        log.warning("neither API_TOKEN nor API_READ_TOKEN is set: every read will be refused too")
     try:
         yield
     finally:
@@ -158,8 +162,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(RefuseControlCharacterPaths)
     install_error_handlers(app)
     for contract in CONTRACTS:
-        for router in (health.router, services.router(contract), files.router(contract)):
-            app.include_router(router, prefix=contract.base_path)
+        app.include_router(health.router, prefix=contract.base_path)
+        # Everything else is read with a token (the read token or the admin one); changes need the admin
+        # token. The versions' documents (docs, openapi.json) stay open: they hold no data.
+        for router in (services.router(contract), files.router(contract)):
+            app.include_router(
+                router, prefix=contract.base_path, dependencies=[Readers], responses=errors(401, 403)
+            )
         _add_version_docs(app, contract)
     return app
 

@@ -24,10 +24,13 @@ GIB = 1024**3
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="API_", extra="ignore")
 
-    # Bearer token for POST and DELETE; without one every mutation is refused (reads stay open).
+    # The admin bearer token: reads and changes (POST, DELETE). Without one every change is refused.
     token: SecretStr | None = None
     # Or a file holding it (API_TOKEN_FILE: the platform mounts its Secret, keeping it out of the env).
     token_file: Path | None = None
+    # A read-only bearer token (the frontend's): lists and downloads, never a change (403).
+    read_token: SecretStr | None = None
+    read_token_file: Path | None = None
     # Namespace of the Analytics resources the API creates, reads and deletes.
     namespace: str = "default"
     # Largest accepted upload, in bytes.
@@ -44,16 +47,36 @@ class ApiSettings(BaseSettings):
 
     mongo: MongoSettings = Field(default_factory=MongoSettings)
 
-    @field_validator("token")
+    @field_validator("token", "read_token")
     @classmethod
     def _empty_token_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value is not None and value.get_secret_value() else None
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard_origin(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if "*" in origin or not origin.startswith(("http://", "https://")):
+                raise ValueError(
+                    f"API_CORS_ORIGINS: {origin!r} is not an http(s) origin such as https://dt.example.org "
+                    "(a wildcard would let any web page call the API)"
+                )
+        return origins
 
     @model_validator(mode="after")
     def _token_from_file(self) -> Self:
         if self.token is None and self.token_file is not None:
             value = read_secret_file(self.token_file)
             self.token = SecretStr(value) if value else None
+        if self.read_token is None and self.read_token_file is not None:
+            value = read_secret_file(self.read_token_file)
+            self.read_token = SecretStr(value) if value else None
+        if (
+            self.token is not None
+            and self.read_token is not None
+            and self.token.get_secret_value() == self.read_token.get_secret_value()
+        ):
+            raise ValueError("API_READ_TOKEN must differ from API_TOKEN (the read token can change nothing)")
         return self
 
 

@@ -43,6 +43,8 @@ FILE_FIELD = "file"
 BATCH_CHUNKS = 4  # chunks per insert: 4 MiB in flight while the next 4 MiB arrive
 # Room for the multipart envelope when a Content-Length announces a body larger than the limit.
 ENVELOPE_ALLOWANCE = 1024 * 1024
+# The headers of one multipart part, all together (a browser sends a few hundred bytes).
+MAX_PART_HEADER_BYTES = 16 * 1024
 _MIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 
 
@@ -152,27 +154,38 @@ async def _multipart_file(request: Request, boundary: bytes) -> AsyncGenerator[b
     begins, then its data as bytes; other parts are ignored."""
     events: list[Any] = []
     state: dict[str, Any] = {
-        "header": b"",
-        "value": b"",
+        "header": bytearray(),
+        "value": bytearray(),
+        "header_bytes": 0,  # of the current part's headers so far
         "headers": {},
         "in_file": False,
         "files": 0,
         "ended": False,
     }
 
+    def count_header_bytes(size: int) -> None:
+        state["header_bytes"] += size
+        if state["header_bytes"] > MAX_PART_HEADER_BYTES:
+            raise UploadError(
+                400, f"the multipart part headers are larger than {MAX_PART_HEADER_BYTES} bytes"
+            )
+
     def on_part_begin() -> None:
         state["headers"] = {}
         state["in_file"] = False
+        state["header_bytes"] = 0
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
+        count_header_bytes(end - start)
         state["header"] += data[start:end]
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
+        count_header_bytes(end - start)
         state["value"] += data[start:end]
 
     def on_header_end() -> None:
-        state["headers"][state["header"].strip().lower()] = state["value"].strip()
-        state["header"], state["value"] = b"", b""
+        state["headers"][bytes(state["header"]).strip().lower()] = bytes(state["value"]).strip()
+        state["header"], state["value"] = bytearray(), bytearray()
 
     def on_headers_finished() -> None:
         _, options = parse_options_header(state["headers"].get(b"content-disposition", b""))

@@ -31,11 +31,6 @@ class Runtime:
     def records(self) -> Any:
         return services_collection(self.mongo)
 
-    @property
-    def mongo_env(self) -> dict[str, Any]:
-        """How run pods reach MongoDB (host and port; credentials come from the Secret)."""
-        return {"mongo_host": self.mongo_settings.host, "mongo_port": self.mongo_settings.port}
-
     @classmethod
     async def start(cls, settings: OperatorSettings, mongo_settings: MongoSettings | None = None) -> Runtime:
         mongo_settings = mongo_settings or MongoSettings()
@@ -49,7 +44,9 @@ class Runtime:
             kube=kube,
             mongo=mongo,
             store=store,
-            collector=Collector(mongo, store, pause_after_uploads=settings.pause_after_uploads),
+            collector=Collector(
+                mongo, store, pause_after_uploads=settings.pause_after_uploads, limits=settings.output_limits
+            ),
         )
 
     async def close(self) -> None:

@@ -21,6 +21,8 @@ from bson.errors import InvalidId
 from services.shared.files import FileStore
 from services.shared.validation import is_safe_filename
 
+from . import layout
+
 
 class InputError(Exception):
     """An input that cannot be staged; `reason` becomes the condition's reason."""
@@ -68,12 +70,12 @@ async def _download(store: FileStore, item: StagedInput, target: Path) -> None:
         # iter_chunks, not the bucket's reader: bounded batches (FerretDB caps a reply at 48 MB).
         async for chunk in store.iter_chunks(item.document):
             await asyncio.to_thread(out.write, chunk)
-    os.chmod(partial, 0o644)
+    os.chmod(partial, layout.INPUT_FILE_MODE)
     os.replace(partial, target)
 
 
 async def stage_inputs(store: FileStore, directory: Path, mount_files: dict[str, str]) -> list[StagedInput]:
-    """Place every input under `directory` (made world-readable for the module's user)."""
+    """Place every input under `directory` (readable by the group run pods share)."""
     items = await check_inputs(store, mount_files)
     await asyncio.to_thread(_make_readable_dir, directory)
     for item in items:
@@ -85,7 +87,7 @@ async def stage_inputs(store: FileStore, directory: Path, mount_files: dict[str,
 
 def _make_readable_dir(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o755)  # noqa: S103 - the module's user reads its inputs
+    os.chmod(directory, layout.INPUT_DIR_MODE)
 
 
 def _is_staged(target: Path, length: int) -> bool:

@@ -125,7 +125,7 @@ async def _record(rt: Runtime, body: kopf.Body) -> ServiceRecord:
 
 def manifests(rt: Runtime, body: kopf.Body, spec: workloads.AnalyticsSpec) -> list[dict[str, Any]]:
     """The resource's children, adopted (owner reference, namespace) and marked with its generation."""
-    made = workloads.children(body.metadata.name, spec, rt.settings, **rt.mongo_env)
+    made = workloads.children(body.metadata.name, spec, rt.settings)
     for manifest in made:
         manifest["metadata"].setdefault("annotations", {})[GENERATION_ANNOTATION] = str(
             body.metadata.get("generation", 1)

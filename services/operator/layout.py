@@ -18,9 +18,11 @@ record's `_id`):
                                         persistent service never finishes a run, so nothing is
                                         collected from it
 
-The directories are made by the operator (mode 0777, so that a module's non-root user can write its
-output whatever the volume's ownership) before the pods that use them exist, except for the Jobs of
-a CronJob, whose directories the operator makes as soon as it sees the Job. The volume's contents
+The directories are made by the operator before the pods that use them exist, except for the Jobs of
+a CronJob, whose directories the operator makes as soon as it sees the Job. They are open to the
+operator's user and group only (run folders 2770: the setgid bit keeps what modules write in the
+group; inputs 0750 / 0640): run pods run with that group (OPERATOR_RUN_GROUP, also their fsGroup),
+so a module can write its output and read its inputs, and nothing else on the node can. The volume's contents
 are left in place when a resource is deleted: collected outputs live on in GridFS, and what was not
 collected can still be inspected.
 """
@@ -65,10 +67,15 @@ def persistent_output_sub_path(sid: str) -> str:
     return f"{sid}/{RUNS}/{PERSISTENT_RUN}"
 
 
+RUN_DIR_MODE = 0o2770  # owner and the shared group; new files and folders inherit the group
+INPUT_DIR_MODE = 0o750
+INPUT_FILE_MODE = 0o640
+
+
 def make_writable_dir(path: Path) -> None:
-    """Make `path` (and its parents) world-writable: the module's user is not the operator's."""
+    """Make `path` (and its parents) writable by the operator's group, which run pods share."""
     path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o777)  # noqa: S103 - only this service's pods mount this sub-path
+    os.chmod(path, RUN_DIR_MODE)
 
 
 def prepare_runs(root: Path, sid: str, indexes: range, job_name: str | None = None) -> None:

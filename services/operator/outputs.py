@@ -2,6 +2,11 @@
 
 For one run (run number `n`, its output directory on the data volume):
 
+0. the directory is listed off the event loop (`list_outputs` in a thread), within the limits of
+   `OutputLimits`: files, bytes and folder depth per run. A run beyond a limit is recorded as
+   collected and failed, with the reason in `rejected_runs`, and nothing of it is stored. A file whose
+   name is not UTF-8, or a folder that cannot be read, is skipped and noted in `skipped_outputs`: one
+   bad name never stalls a collection;
 1. every regular file under the directory (symlinks are never followed: the directory is written by
    the module, not by us) is uploaded with `FileStore.upload_once` under the id
    `output_file_id(sid, n, relative path)`. The id is the same on every attempt, so a file stored by
@@ -10,7 +15,10 @@ For one run (run number `n`, its output directory on the data volume):
 2. then ONE update of the record adds the run's `{run, file_id, filename}` entries to `output_files`
    (kept sorted by run, then file name) and the run number to `collected_runs` (and to `failed_runs`
    for a run that failed). The update is guarded by "run not yet in collected_runs" and by the list's
-   current length, so it applies at most once and never overwrites a concurrent change.
+   current length, so it applies at most once and never overwrites a concurrent change. The entries
+   live in the record (the API reads them there), so the record is kept below a cap
+   (`OutputLimits.max_record_bytes`, far below MongoDB's 16 MiB): a run whose entries would pass it is
+   rejected like a run beyond the other limits.
 
 If the operator dies anywhere in between, the run is not in `collected_runs`, so after the restart it
 is collected again: files already in GridFS are skipped, the others uploaded, and the record written
@@ -33,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import bson
 from bson import ObjectId
 
 from services.shared.files import FileStore, output_file_id
@@ -45,7 +54,35 @@ FAILED = "failed_runs"
 OUTPUT_FILES = "output_files"
 RUN_BASES = "run_bases"
 NEXT_RUN = "next_run"
+REJECTED = "rejected_runs"  # {"<run>": reason}: runs whose outputs were refused (beyond a limit)
+SKIPPED = "skipped_outputs"  # {"<run>": [note, ...]}: files of a run that could not be collected
 _ATTEMPTS = 10
+_MAX_NOTES = 20  # skipped-file notes kept per run
+
+
+@dataclass(frozen=True)
+class OutputLimits:
+    """What one run may leave in /output to be collected (OPERATOR_OUTPUT_MAX_*)."""
+
+    max_files: int = 1000
+    max_bytes: int = 1024**3
+    max_depth: int = 16  # folders below /output
+    max_record_bytes: int = 8 * 1024 * 1024  # the record's output_files list, all runs together
+
+    def __post_init__(self) -> None:
+        for name in ("max_files", "max_bytes", "max_depth", "max_record_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"OutputLimits.{name} must be at least 1")
+
+
+@dataclass
+class Listing:
+    """A run's output folder as collection sees it: the files to store (relative paths with `/`,
+    sorted), what was skipped and why, and the reason it was refused as a whole (None: within limits)."""
+
+    files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    exceeded: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +101,7 @@ class RecordState:
     collected: set[int] = field(default_factory=set)
     failed: set[int] = field(default_factory=set)
     outputs: int = 0
+    rejected: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, document: dict[str, Any]) -> RecordState:
@@ -71,21 +109,71 @@ class RecordState:
             collected=set(document.get(COLLECTED) or ()),
             failed=set(document.get(FAILED) or ()),
             outputs=len(document.get(OUTPUT_FILES) or ()),
+            rejected={int(k): str(v) for k, v in (document.get(REJECTED) or {}).items() if k.isdigit()},
         )
+
+
+def _printable(name: str) -> str:
+    """A file name from the module's folder, safe to log and store (undecodable bytes as \\xNN)."""
+    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
+
+
+def list_outputs(directory: Path, limits: OutputLimits = OutputLimits()) -> Listing:
+    """The regular files under `directory` (symlinks are never followed), within `limits`.
+
+    Blocking (call it in a thread). Iterative and stopping at the first limit passed, so a million files
+    or a thousand nested folders cost no more than the limit to find out.
+    """
+    listing = Listing()
+    if not directory.is_dir() or directory.is_symlink():
+        return listing
+    total = 0
+    pending: list[tuple[Path, str, int]] = [(directory, "", 0)]  # (folder, its relative path, depth)
+    while pending:
+        folder, prefix, depth = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            listing.skipped.append(f"folder {_printable(prefix) or '.'!r} could not be read: {exc.strerror}")
+            continue
+        for entry in entries:
+            try:
+                entry.name.encode("utf-8")
+            except UnicodeEncodeError:
+                listing.skipped.append(f"name not UTF-8, skipped: {_printable(prefix + entry.name)!r}")
+                continue
+            relative = prefix + entry.name
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                listing.skipped.append(f"{relative!r} could not be read: {exc.strerror}")
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                if depth + 1 > limits.max_depth:
+                    listing.exceeded = f"the output is nested deeper than {limits.max_depth} folders"
+                    return listing
+                pending.append((Path(entry.path), relative + "/", depth + 1))
+            elif stat.S_ISREG(info.st_mode):
+                listing.files.append(relative)
+                total += info.st_size
+                if len(listing.files) > limits.max_files:
+                    listing.exceeded = f"the run wrote more than {limits.max_files} files"
+                    return listing
+                if total > limits.max_bytes:
+                    listing.exceeded = f"the run wrote more than {limits.max_bytes} bytes"
+                    return listing
+    listing.files.sort()
+    return listing
 
 
 def output_files(directory: Path) -> list[str]:
     """Relative paths (with `/`) of the regular files under `directory`, sorted; symlinks skipped."""
-    if not directory.is_dir() or directory.is_symlink():
-        return []
-    found: list[str] = []
-    for parent, dirs, files in os.walk(directory, followlinks=False):
-        dirs[:] = [d for d in dirs if not (Path(parent) / d).is_symlink()]
-        for name in files:
-            path = Path(parent) / name
-            if stat.S_ISREG(path.lstat().st_mode):
-                found.append(path.relative_to(directory).as_posix())
-    return sorted(found)
+    return list_outputs(directory).files
+
+
+def _entries_size(entries: list[dict[str, Any]]) -> int:
+    """What `entries` take in the record (BSON)."""
+    return len(bson.encode({OUTPUT_FILES: entries}))
 
 
 def _unchanged(stored: Any, present: bool) -> dict[str, Any]:
@@ -112,9 +200,16 @@ class _Reader:
 
 
 class Collector:
-    def __init__(self, client: Any, store: FileStore, pause_after_uploads: int | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        store: FileStore,
+        pause_after_uploads: int | None = None,
+        limits: OutputLimits = OutputLimits(),
+    ) -> None:
         self.records = services_collection(client)
         self.store = store
+        self.limits = limits
         self._locks: dict[str, asyncio.Lock] = {}
         self._collected: dict[str, set[int]] = {}  # what this process last saw in each record
         self._uploads = 0
@@ -148,22 +243,36 @@ class Collector:
                 return None
             if run.number in state.collected:
                 continue
-            entries = await self._upload_run(sid, run)
-            recorded = await self._record_run(sid, run, entries)
-            if recorded is None:
+            listing = await asyncio.to_thread(list_outputs, run.directory, self.limits)
+            for note in listing.skipped[:_MAX_NOTES]:
+                log.warning("service %s run %d: %s", sid, run.number, note)
+            if listing.exceeded is not None:
+                log.warning("service %s run %d: outputs refused: %s", sid, run.number, listing.exceeded)
+                outcome = await self._record_run(sid, run, [], listing, rejected=listing.exceeded)
+            else:
+                entries = await self._upload_run(sid, run, listing)
+                outcome = await self._record_run(sid, run, entries, listing)
+            if outcome is None:
                 return None
+            recorded, rejected = outcome
             state.collected.add(run.number)
-            if run.failed:
+            if run.failed or rejected is not None:
                 state.failed.add(run.number)
+            if rejected is not None:
+                state.rejected[run.number] = rejected
             state.outputs = recorded
             self._collected.setdefault(sid, set()).add(run.number)
         return state
 
-    async def _upload_run(self, sid: str, run: Run) -> list[dict[str, Any]]:
+    async def _upload_run(self, sid: str, run: Run, listing: Listing) -> list[dict[str, Any]]:
         entries = []
-        for relative in output_files(run.directory):
+        for relative in listing.files:
             file_id = output_file_id(sid, run.number, relative)
-            reader = _Reader(run.directory / relative)
+            try:
+                reader = await asyncio.to_thread(_Reader, run.directory / relative)
+            except OSError as exc:  # gone or replaced by a symlink since the listing: skip this file
+                listing.skipped.append(f"{relative!r} could not be opened: {exc.strerror}")
+                continue
             try:
                 stored = await self.store.upload_once(
                     file_id,
@@ -190,35 +299,64 @@ class Collector:
             log.warning("fault injection: collection paused after %d uploads", self._uploads)
             await asyncio.Event().wait()  # until the test kills the process
 
-    async def _record_run(self, sid: str, run: Run, entries: list[dict[str, Any]]) -> int | None:
-        """Add the run's entries and mark it collected, at most once. Returns the number of entries
-        in the record's output_files now; None if the record is gone."""
+    async def _record_run(
+        self,
+        sid: str,
+        run: Run,
+        entries: list[dict[str, Any]],
+        listing: Listing,
+        rejected: str | None = None,
+    ) -> tuple[int, str | None] | None:
+        """Add the run's entries and mark it collected, at most once. Returns the number of entries in
+        the record's output_files now and the reason the run was refused (None: it was not); None if
+        the record is gone."""
         oid = ObjectId(sid)
+        projection = {COLLECTED: 1, OUTPUT_FILES: 1, REJECTED: 1}
         for _ in range(_ATTEMPTS):
-            document = await self.records.find_one({"_id": oid}, projection={COLLECTED: 1, OUTPUT_FILES: 1})
+            document = await self.records.find_one({"_id": oid}, projection=projection)
             if document is None:
                 return None
-            if run.number in (document.get(COLLECTED) or ()):
-                return len(document.get(OUTPUT_FILES) or ())
             stored = document.get(OUTPUT_FILES)
             # A record of the original platform keeps a {file_id: name} map (or null): read as entries,
             # and written back as our list the first time a run is recorded.
             existing = parse_output_files(stored)
+            if run.number in (document.get(COLLECTED) or ()):
+                return len(existing), (document.get(REJECTED) or {}).get(str(run.number))
             known = {entry.get("file_id") for entry in existing}
             merged = existing + [entry for entry in entries if entry["file_id"] not in known]
+            reason = rejected
+            if reason is None and _entries_size(merged) > self.limits.max_record_bytes:
+                reason = (
+                    f"the service's output list is full ({self.limits.max_record_bytes} bytes); "
+                    "launch a new service for more runs"
+                )
+                await self._forget_uploads(entries)
+            if reason is not None:
+                merged = existing
             merged.sort(key=lambda entry: (entry.get("run", 0), entry.get("filename", "")))
             guard: dict[str, Any] = {"_id": oid, COLLECTED: {"$ne": run.number}}
             guard[OUTPUT_FILES] = _unchanged(stored, OUTPUT_FILES in document)
             marks: dict[str, Any] = {COLLECTED: run.number}
-            if run.failed:
+            if run.failed or reason is not None:
                 marks[FAILED] = run.number
-            result = await self.records.update_one(
-                guard, {"$set": {OUTPUT_FILES: merged}, "$addToSet": marks}
-            )
+            fields: dict[str, Any] = {OUTPUT_FILES: merged}
+            if reason is not None:
+                fields[f"{REJECTED}.{run.number}"] = reason
+            if listing.skipped:
+                fields[f"{SKIPPED}.{run.number}"] = listing.skipped[:_MAX_NOTES]
+            result = await self.records.update_one(guard, {"$set": fields, "$addToSet": marks})
             if result.matched_count:
-                log.info("service %s: run %d collected (%d files)", sid, run.number, len(entries))
-                return len(merged)
+                added = len(merged) - len(existing)
+                log.info("service %s: run %d collected (%d files)", sid, run.number, added)
+                return len(merged), reason
         raise RuntimeError(f"service {sid}: the record kept changing while run {run.number} was recorded")
+
+    async def _forget_uploads(self, entries: list[dict[str, Any]]) -> None:
+        """Remove the stored files of a run that is refused after its upload (nothing of it is kept)."""
+        ids = [ObjectId(entry["file_id"]) for entry in entries]
+        if ids:
+            await self.store.files.delete_many({"_id": {"$in": ids}})
+            await self.store.chunks.delete_many({"files_id": {"$in": ids}})
 
     async def run_base(self, sid: str, job_uid: str, completions: int) -> int | None:
         """The first run number of a Job (by uid: names may hold dots, which MongoDB reads as paths)

@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .outputs import OutputLimits
+
 
 class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPERATOR_", extra="ignore")
@@ -20,14 +22,15 @@ class OperatorSettings(BaseSettings):
     # The platform's data volume as mounted in the operator; run pods mount the same PVC.
     output_root: Path = Path("/data")
     data_pvc: str = "orchestrator-data"
-    # Secret with keys `username` and `password`, passed to run pods by reference (never by value).
-    mongodb_secret: str | None = None
 
     max_parallelism: int = Field(default=4, ge=1, le=100)
     # Retries of one run index before it counts as failed (Job backoffLimitPerIndex).
     run_retries: int = Field(default=0, ge=0, le=10)
     ingress_class: str = "nginx"
+    # Persistent modules' Ingresses: a host of their own (never the platform's: a module's pages must not
+    # run in the platform's origin) and, with a TLS Secret for it, HTTPS with HTTP redirected.
     ingress_host: str | None = None
+    ingress_tls_secret: str | None = None
 
     # Fallback sweep over every resource (the watch on Jobs and pods is the fast path).
     sweep_seconds: float = Field(default=30.0, gt=0)
@@ -55,10 +58,26 @@ class OperatorSettings(BaseSettings):
     # Finished Jobs of a scheduled service kept by its CronJob.
     cron_history: int = Field(default=3, ge=1, le=20)
 
+    # What one run may leave in /output to be collected; a run beyond a limit fails with the reason.
+    output_max_files: int = Field(default=1000, ge=1)
+    output_max_bytes: int = Field(default=1024**3, ge=1)
+    output_max_depth: int = Field(default=16, ge=1, le=64)
+    # The services record keeps every run's output entries: this cap keeps it far below 16 MiB.
+    output_max_record_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=12 * 1024 * 1024)
+
     # Fault injection for the restart tests only: after this many files uploaded by this process,
     # collection stops dead (before the record is updated) so that a test can SIGKILL the operator
     # at a known point. Unset in every deployment.
     pause_after_uploads: int | None = None
+
+    @property
+    def output_limits(self) -> OutputLimits:
+        return OutputLimits(
+            max_files=self.output_max_files,
+            max_bytes=self.output_max_bytes,
+            max_depth=self.output_max_depth,
+            max_record_bytes=self.output_max_record_bytes,
+        )
 
     @property
     def liveness_endpoint(self) -> str:

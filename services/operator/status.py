@@ -12,6 +12,8 @@ Conditions (type: reasons):
     SpecApplied       Applied | RunsStarted
     RunsFinished      Succeeded | Failed | Running | Pending   (ondemand)
     OutputsCollected  Collected | Collecting                   (ondemand, scheduled)
+    OutputsAccepted   WithinLimits | LimitExceeded             (ondemand, scheduled; a run whose
+                                                                outputs pass a limit counts as failed)
 
 Several writers (kopf handlers, the Job/pod/Deployment watches, the sweep) publish to one status, so
 `publish` reads the resource, merges conditions by type (a condition's lastTransitionTime moves only
@@ -40,6 +42,7 @@ WORKLOAD_CREATED = "WorkloadCreated"
 SPEC_APPLIED = "SpecApplied"
 RUNS_FINISHED = "RunsFinished"
 OUTPUTS_COLLECTED = "OutputsCollected"
+OUTPUTS_ACCEPTED = "OutputsAccepted"
 
 TERMINAL = frozenset({Phase.SUCCEEDED.value, Phase.FAILED.value})
 _ATTEMPTS = 10
@@ -97,15 +100,27 @@ def _collected(finished: set[int], state: RecordState) -> dict[str, Any]:
     )
 
 
+def _accepted(state: RecordState) -> dict[str, Any]:
+    if not state.rejected:
+        return condition(OUTPUTS_ACCEPTED, True, "WithinLimits", "every run's outputs were within the limits")
+    shown = sorted(state.rejected.items())[:5]
+    detail = "; ".join(f"run {run}: {reason}" for run, reason in shown)
+    more = f" (and {len(state.rejected) - len(shown)} more)" if len(state.rejected) > len(shown) else ""
+    return condition(OUTPUTS_ACCEPTED, False, "LimitExceeded", f"outputs refused: {detail}{more}")
+
+
 def ondemand_update(job: dict[str, Any], state: RecordState) -> Update:
     succeeded, failed = job_runs(job)
+    # A run whose outputs were refused (beyond a limit) failed, whatever its pod's exit code.
+    rejected = set(state.rejected) & succeeded
+    succeeded, failed = succeeded - rejected, failed | rejected
     finished = succeeded | failed
     status = job.get("status") or {}
     outcome = job_outcome(job)
     collected = not (finished - state.collected)
 
     if outcome and collected:
-        phase = Phase.SUCCEEDED if outcome[0] == "Complete" else Phase.FAILED
+        phase = Phase.SUCCEEDED if outcome[0] == "Complete" and not rejected else Phase.FAILED
     elif (
         outcome
         or finished
@@ -127,11 +142,12 @@ def ondemand_update(job: dict[str, Any], state: RecordState) -> Update:
             phase.value,
             f"{len(finished)} of {job['spec']['completions']} runs finished",
         )
-    elif outcome[0] == "Complete":
+    elif outcome[0] == "Complete" and not rejected:
         runs = condition(RUNS_FINISHED, True, "Succeeded", f"all {len(succeeded)} runs succeeded")
     else:
         detail = f"failed runs {sorted(failed)}" if failed else outcome[2]
-        runs = condition(RUNS_FINISHED, True, "Failed", f"{outcome[1]}: {detail}")
+        cause = "OutputsRefused" if outcome[0] == "Complete" else outcome[1]
+        runs = condition(RUNS_FINISHED, True, "Failed", f"{cause}: {detail}")
 
     return Update(
         fields={
@@ -141,7 +157,7 @@ def ondemand_update(job: dict[str, Any], state: RecordState) -> Update:
             "failed": len(failed),
             "outputs": state.outputs,
         },
-        conditions=[runs, _collected(finished, state)],
+        conditions=[runs, _collected(finished, state), _accepted(state)],
     )
 
 
@@ -155,7 +171,7 @@ def scheduled_update(jobs: list[dict[str, Any]], finished: set[int], state: Reco
             "failed": len(state.failed),
             "outputs": state.outputs,
         },
-        conditions=[_collected(finished, state)],
+        conditions=[_collected(finished, state), _accepted(state)],
     )
 
 

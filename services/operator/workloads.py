@@ -10,9 +10,14 @@
   and with `port` a Service `ana-<sid>` and an Ingress `ana-<sid>` at `/services/<sid>`.
 
 Every child carries the platform's labels; owner references are added by the caller (kopf.adopt).
-Run pods: non-root, no privilege escalation, no capabilities, no service account token, resource
-requests and limits. The resource's env goes in as plain `env` entries with `$` escaped, so that a
-value arrives in the container exactly as written (no `$(VAR)` expansion, and never a shell).
+Modules are untrusted code. Run pods get their files (/input, /output) and their run identity, and
+nothing else: no database address or credentials, no Secret, no service account token. They are
+non-root, without privilege escalation or capabilities, with resource requests and limits (Pod
+Security "restricted"). Their labels are made here from fixed keys only, none of which a platform
+selector uses (`PLATFORM_APP_LABEL` is never set on a module), so no image name makes a module pod
+a backend of a platform Service or a client a NetworkPolicy admits. The resource's env goes in as
+plain `env` entries with `$` escaped, so that a value arrives in the container exactly as written
+(no `$(VAR)` expansion, and never a shell).
 """
 
 from __future__ import annotations
@@ -115,6 +120,7 @@ def selector_labels(sid: str) -> dict[str, str]:
 
 
 def labels(sid: str, spec: AnalyticsSpec) -> dict[str, str]:
+    """A module's labels: fixed keys, values from the image name and the service id only."""
     return {
         "app.kubernetes.io/name": module_name(spec.image),
         "app.kubernetes.io/component": str(spec.job_type),
@@ -129,20 +135,10 @@ def escape_env_value(value: str) -> str:
     return value.replace("$", "$$")
 
 
-def _platform_env(
-    sid: str, settings: OperatorSettings, mongo_host: str, mongo_port: int
-) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = [
-        {"name": "SERVICE_ID", "value": sid},
-        {"name": "MONGODB_HOST", "value": mongo_host},
-        {"name": "MONGODB_PORT", "value": str(mongo_port)},
-    ]
-    if settings.mongodb_secret:
-        for name, key in (("MONGODB_USERNAME", "username"), ("MONGODB_PASSWORD", "password")):
-            env.append(
-                {"name": name, "valueFrom": {"secretKeyRef": {"name": settings.mongodb_secret, "key": key}}}
-            )
-    return env
+def _platform_env(sid: str) -> list[dict[str, Any]]:
+    """What the platform tells every run: its service id (the module contract is files, so nothing
+    about the platform's databases)."""
+    return [{"name": "SERVICE_ID", "value": sid}]
 
 
 def _run_identity_env(job_type: JobType, sid: str) -> list[dict[str, Any]]:
@@ -162,14 +158,7 @@ def _run_identity_env(job_type: JobType, sid: str) -> list[dict[str, Any]]:
     return [index, job, {"name": "RUN_ID", "value": "$(JOB_NAME)-$(RUN_INDEX)"}]
 
 
-def pod_template(
-    sid: str,
-    spec: AnalyticsSpec,
-    settings: OperatorSettings,
-    *,
-    mongo_host: str = "mongodb",
-    mongo_port: int = 27017,
-) -> dict[str, Any]:
+def pod_template(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> dict[str, Any]:
     """The pod template shared by the three kinds of workload."""
     if spec.job_type is JobType.ONDEMAND:
         output_mount: dict[str, Any] = {"subPathExpr": layout.ondemand_output_sub_path_expr(sid)}
@@ -184,7 +173,7 @@ def pod_template(
         "env": [
             *({"name": name, "value": escape_env_value(value)} for name, value in sorted(spec.env.items())),
             *_run_identity_env(spec.job_type, sid),
-            *_platform_env(sid, settings, mongo_host, mongo_port),
+            *_platform_env(sid),
         ],
         "volumeMounts": [
             {
@@ -229,7 +218,7 @@ def pod_template(
     }
 
 
-def job_spec(sid: str, spec: AnalyticsSpec, settings: OperatorSettings, **mongo: Any) -> dict[str, Any]:
+def job_spec(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> dict[str, Any]:
     reps = spec.reps or 1
     return {
         "completionMode": "Indexed",
@@ -237,7 +226,7 @@ def job_spec(sid: str, spec: AnalyticsSpec, settings: OperatorSettings, **mongo:
         "parallelism": min(reps, settings.max_parallelism),
         "backoffLimitPerIndex": settings.run_retries,
         "podReplacementPolicy": "Failed",
-        "template": pod_template(sid, spec, settings, **mongo),
+        "template": pod_template(sid, spec, settings),
     }
 
 
@@ -245,16 +234,16 @@ def _metadata(sid: str, spec: AnalyticsSpec) -> dict[str, Any]:
     return {"name": child_name(sid), "labels": labels(sid, spec)}
 
 
-def job(sid: str, spec: AnalyticsSpec, settings: OperatorSettings, **mongo: Any) -> dict[str, Any]:
+def job(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": _metadata(sid, spec),
-        "spec": job_spec(sid, spec, settings, **mongo),
+        "spec": job_spec(sid, spec, settings),
     }
 
 
-def cronjob(sid: str, spec: AnalyticsSpec, settings: OperatorSettings, **mongo: Any) -> dict[str, Any]:
+def cronjob(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -267,13 +256,13 @@ def cronjob(sid: str, spec: AnalyticsSpec, settings: OperatorSettings, **mongo: 
             "failedJobsHistoryLimit": settings.cron_history,
             "jobTemplate": {
                 "metadata": {"labels": labels(sid, spec)},
-                "spec": job_spec(sid, spec, settings, **mongo),
+                "spec": job_spec(sid, spec, settings),
             },
         },
     }
 
 
-def deployment(sid: str, spec: AnalyticsSpec, settings: OperatorSettings, **mongo: Any) -> dict[str, Any]:
+def deployment(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -282,7 +271,7 @@ def deployment(sid: str, spec: AnalyticsSpec, settings: OperatorSettings, **mong
             "replicas": 1,
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": selector_labels(sid)},
-            "template": pod_template(sid, spec, settings, **mongo),
+            "template": pod_template(sid, spec, settings),
         },
     }
 
@@ -314,21 +303,32 @@ def ingress(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> dict[s
     }
     if settings.ingress_host:
         rule["host"] = settings.ingress_host
+    metadata = _metadata(sid, spec)
+    ingress_spec: dict[str, Any] = {"ingressClassName": settings.ingress_class, "rules": [rule]}
+    if settings.ingress_tls_secret:
+        tls: dict[str, Any] = {"secretName": settings.ingress_tls_secret}
+        if settings.ingress_host:
+            tls["hosts"] = [settings.ingress_host]
+        ingress_spec["tls"] = [tls]
+        metadata["annotations"] = {
+            "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+            "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+        }
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": _metadata(sid, spec),
-        "spec": {"ingressClassName": settings.ingress_class, "rules": [rule]},
+        "metadata": metadata,
+        "spec": ingress_spec,
     }
 
 
-def children(sid: str, spec: AnalyticsSpec, settings: OperatorSettings, **mongo: Any) -> list[dict[str, Any]]:
+def children(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> list[dict[str, Any]]:
     """Every child of a resource, the workload first."""
     if spec.job_type is JobType.ONDEMAND:
-        return [job(sid, spec, settings, **mongo)]
+        return [job(sid, spec, settings)]
     if spec.job_type is JobType.SCHEDULED:
-        return [cronjob(sid, spec, settings, **mongo)]
-    made = [deployment(sid, spec, settings, **mongo)]
+        return [cronjob(sid, spec, settings)]
+    made = [deployment(sid, spec, settings)]
     if spec.port is not None:
         made += [service(sid, spec), ingress(sid, spec, settings)]
     return made

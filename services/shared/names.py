@@ -10,6 +10,10 @@ FILES_DATABASE = "orchestrator_files"
 PART_OF = "dtpoc"
 MANAGED_BY_OPERATOR = "dtpoc-orchestrator-operator"
 SERVICE_ID_LABEL = "orchestrator.eng.cam.ac.uk/service-id"
+# On the platform's own pods only, and part of every platform selector (Services, NetworkPolicies): the
+# operator makes module labels from fixed keys and never this one, so whatever a module image is called,
+# no platform selector matches a module pod.
+PLATFORM_APP_LABEL = "platform.dtpoc.eng.cam.ac.uk/app"
 
 # Inside a module's pods.
 INPUT_DIR = "/input"

@@ -15,7 +15,8 @@ _SAFE_FILENAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-# Set by the operator in every run pod (its run identity and MongoDB access): a launch may not override them.
+# Set by the operator in every run pod (its run identity), or once were (MongoDB access, which modules no
+# longer get): a launch may not set them, so that no credential is passed to a module in plain text.
 RESERVED_ENV_NAMES = frozenset(
     {
         "RUN_INDEX",

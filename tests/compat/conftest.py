@@ -34,7 +34,7 @@ def namespace(live_api: LiveApi) -> str:
 
 @pytest.fixture
 def seed_client(live_api: LiveApi, mongo_url: str) -> Iterator[httpx.Client]:
-    """A client of the original's API path, on emptied databases, sending the API token as the
-    platform now requires for changes."""
+    """A client of the original's API path, on emptied databases, sending the admin token as the
+    platform now requires on every request but health (reads could use the read token)."""
     with httpx.Client(base_url=live_api.url + PATH, headers=AUTH, timeout=60) as client:
         yield client

@@ -16,7 +16,7 @@ from bson import ObjectId
 from localdev.cluster import LocalCluster
 from services.shared import crd
 from services.shared.names import SERVICE_ID_LABEL
-from tests.services.api.conftest import LiveApi
+from tests.services.api.conftest import READ_AUTH, LiveApi
 from tests.services.operator.conftest import OperatorEnv, OperatorProcess, eventually
 
 from .seed import FILE_ITEM, SERVICE_ITEM, STATUS, assert_shape, md5, service_record, store_file
@@ -25,7 +25,8 @@ BETA = "/api/orchestrator/v1beta1"
 
 
 def beta(live_api: LiveApi) -> httpx.Client:
-    return httpx.Client(base_url=live_api.url + BETA, timeout=60)
+    """The platform's own version, read as the frontend reads: with the read token."""
+    return httpx.Client(base_url=live_api.url + BETA, timeout=60, headers=READ_AUTH)
 
 
 def test_the_originals_files_are_listed_downloaded_found_again_and_deleted(

@@ -34,6 +34,10 @@ SECRETS = {
     "influxdbPassword": "influx-Pa55word-unit",
     "influxdbToken": "influx-admin-token-unit-0123456789",
     "apiToken": "api-bearer-token-unit-0123456789",
+    "apiReadToken": "api-read-token-unit-0123456789",
+    "grafanaAdminPassword": "grafana-Pa55word-unit",
+    "noderedAdminPassword": "nodered-Pa55word-unit",
+    "mqttPassword": "mqtt-Pa55word-unit",
 }
 
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from components.config import secret_keys
 from localdev.pulumi import PulumiWorkspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,12 +37,7 @@ def copy_project(dest: Path, stack: str = STACK) -> Path:
 
 
 def generated_secrets() -> dict[str, str]:
-    return {
-        "mongodbPassword": secrets.token_urlsafe(18),
-        "influxdbPassword": secrets.token_urlsafe(18),
-        "influxdbToken": secrets.token_hex(32),
-        "apiToken": secrets.token_hex(32),
-    }
+    return {key: secrets.token_hex(32) for key in secret_keys()}
 
 
 @dataclass

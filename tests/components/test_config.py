@@ -4,7 +4,7 @@ and wrong or missing values fail with a message that names the key and the fix."
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +60,8 @@ def test_every_key_is_declared_in_pulumi_yaml_with_the_programs_default() -> Non
     spy = SpyConfig()
     cfg = run_program(lambda: PlatformConfig.load(spy)).result
     assert set(spy.plain) == set(PROJECT_CONFIG)
-    defaults = PlatformConfig(
-        mongodb_password=cfg.mongodb_password,
-        influxdb_password=cfg.influxdb_password,
-        influxdb_token=cfg.influxdb_token,
-        api_token=cfg.api_token,
-    )
+    secret_fields = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.default is MISSING}
+    defaults = PlatformConfig(**secret_fields)
     assert cfg == defaults  # nothing set: every value is the dataclass's default
     types = {"string": str, "boolean": bool, "integer": int, "array": list}
     for key, declaration in PROJECT_CONFIG.items():
@@ -136,6 +132,7 @@ def test_a_short_secret_is_refused_with_the_command() -> None:
         ({"buildImages": True, "dockerHost": "/var/run/docker.sock"}, "dockerHost must be a Docker address"),
         ({"buildImages": True, "pythonBaseImage": "Debian 12"}, "pythonBaseImage must be an image reference"),
         ({"buildImages": True, "imageTag": "1.0 final"}, "not a valid image tag"),
+        ({"buildImages": True, "imageTag": "latest"}, "latest moves"),
         ({"ingressClass": "Nginx!"}, "ingressClass"),
     ],
 )
@@ -203,6 +200,10 @@ STACK_SECRETS = {
     "influxdbPassword": "stack-influx-Pa55word",
     "influxdbToken": "stack-influx-token-0123456789abcdef",
     "apiToken": "stack-api-token-0123456789abcdef",
+    "apiReadToken": "stack-api-read-token-0123456789abcdef",
+    "grafanaAdminPassword": "stack-grafana-Pa55word",
+    "noderedAdminPassword": "stack-nodered-Pa55word",
+    "mqttPassword": "stack-mqtt-Pa55word",
     "registryPassword": "stack-registry-Pa55word",
 }
 

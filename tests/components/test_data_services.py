@@ -7,7 +7,7 @@ import json
 import pulumi
 import pytest
 
-from components.influxdb import InfluxDB, InfluxDBArgs
+from components.influxdb import InfluxDB, InfluxDBArgs, derived_secret
 from components.mongodb import MongoDB, MongoDBArgs
 from components.mosquitto import Mosquitto, MosquittoArgs
 from components.nodered import DEFAULT_FLOWS, NodeRed, NodeRedArgs
@@ -18,6 +18,8 @@ from .k8s import container, env_of, mounts_of, ports_of, probe, selects, service
 PASSWORD = "mongo-root-Pa55"
 INFLUX_PASSWORD = "influx-Pa55word"
 INFLUX_TOKEN = "influx-token-0123456789abcdef"
+MQTT = "mqtt-publisher-Pa55"
+NODERED = "nodered-admin-Pa55"
 
 
 def test_mongodb() -> None:
@@ -105,8 +107,19 @@ def test_influxdb() -> None:
         "DOCKER_INFLUXDB_INIT_ORG": "camdt",
         "DOCKER_INFLUXDB_INIT_BUCKET": "default",
         "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN": ("secret", "influxdb-credentials", "token"),
+        "INFLUX_READ_USER": ("secret", "grafana-influxdb-reader", "username"),
+        "INFLUX_READ_PASSWORD": ("secret", "grafana-influxdb-reader", "password"),
     }
-    assert mounts_of(c) == {"/var/lib/influxdb2": ("data", "data"), "/etc/influxdb2": ("data", "config")}
+    assert mounts_of(c) == {
+        "/var/lib/influxdb2": ("data", "data"),
+        "/etc/influxdb2": ("data", "config"),
+        "/docker-entrypoint-initdb.d": ("init", None),
+    }
+    assert volumes_of(dep)["init"]["configMap"] == {"name": "influxdb-init", "defaultMode": 0o555}
+    reader = run.one("Secret", "grafana-influxdb-reader").inputs["stringData"]
+    assert reader["username"] == "grafana"
+    assert reader["password"] == derived_secret(INFLUX_TOKEN, "influxdb-reader") != INFLUX_TOKEN
+    assert run.one("Secret", "grafana-influxdb-reader").has_secret
     assert volumes_of(dep)["data"]["persistentVolumeClaim"] == {"claimName": "influxdb-data"}
     assert probe(c, "livenessProbe") == ("http", "/health", 8086)
     assert probe(c, "readinessProbe") == ("http", "/ready", 8086)
@@ -119,7 +132,9 @@ def test_influxdb() -> None:
 
 def test_mosquitto() -> None:
     run = run_program(
-        lambda: Mosquitto("mosquitto", MosquittoArgs(namespace="dtpoc")),
+        lambda: Mosquitto(
+            "mosquitto", MosquittoArgs(namespace="dtpoc", publisher_password=pulumi.Output.secret(MQTT))
+        ),
         resolve_result=lambda m: {"url": m.url},
     )
     assert run.outputs["url"] == "tcp://mosquitto:1883"
@@ -127,14 +142,22 @@ def test_mosquitto() -> None:
     assert "listener 1883" in conf
     assert "persistence true" in conf
     assert "persistence_location /mosquitto/data/" in conf
-    assert "allow_anonymous true" in conf
+    assert "allow_anonymous true" in conf  # ... to read only: see the acl, and test_mosquitto_broker.py
     dep = run.one("Deployment", "mosquitto")
     c = container(dep)
     assert ports_of(c) == {1883}
     assert mounts_of(c) == {
         "/mosquitto/config/mosquitto.conf": ("config", "mosquitto.conf"),
+        "/mosquitto/config/acl": ("config", "acl"),
+        "/mosquitto/auth": ("auth", None),
         "/mosquitto/data": ("data", None),
     }
+    assert volumes_of(dep)["auth"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "1Mi"}
+    assert run.one("Secret", "mosquitto-publisher").inputs["stringData"] == {
+        "username": "publisher",
+        "password": MQTT,
+    }
+    assert MQTT not in dep.dumps()
     assert volumes_of(dep)["config"]["configMap"] == {"name": "mosquitto-config"}
     assert probe(c, "livenessProbe") == ("tcp", None, 1883)
     assert c["securityContext"]["runAsUser"] == 1883 and c["securityContext"]["runAsNonRoot"] is True
@@ -144,21 +167,45 @@ def test_mosquitto() -> None:
 
 
 def test_mosquitto_with_a_claim_persists_there() -> None:
-    run = run_program(lambda: Mosquitto("m", MosquittoArgs(namespace="dtpoc", claim_name="mqtt-data")))
+    run = run_program(
+        lambda: Mosquitto(
+            "m",
+            MosquittoArgs(
+                namespace="dtpoc", claim_name="mqtt-data", publisher_password=pulumi.Output.secret(MQTT)
+            ),
+        )
+    )
     dep = run.one("Deployment", "mosquitto")
     assert volumes_of(dep)["data"]["persistentVolumeClaim"] == {"claimName": "mqtt-data"}
     assert dep.inputs["spec"]["strategy"] == {"type": "Recreate"}
 
 
 def test_nodered() -> None:
-    run = run_program(lambda: NodeRed("nodered", NodeRedArgs(namespace="dtpoc")))
+    run = run_program(
+        lambda: NodeRed(
+            "nodered", NodeRedArgs(namespace="dtpoc", admin_password=pulumi.Output.secret(NODERED))
+        )
+    )
     flows = run.one("ConfigMap", "nodered-flows").inputs["data"]["flows.json"]
     assert json.loads(flows) == DEFAULT_FLOWS
     dep = run.one("Deployment", "nodered")
     c = container(dep)
     assert ports_of(c) == {1880}
-    assert mounts_of(c) == {"/data": ("data", None), "/data/flows.json": ("flows", "flows.json")}
+    assert mounts_of(c) == {
+        "/data": ("data", None),
+        "/data/flows.json": ("flows", "flows.json"),
+        "/data/settings.js": ("settings", "settings.js"),
+    }
     assert volumes_of(dep)["flows"]["configMap"] == {"name": "nodered-flows"}
+    assert env_of(c) == {
+        "NODE_RED_ADMIN_USER": ("secret", "nodered-admin", "username"),
+        "NODE_RED_ADMIN_PASSWORD": ("secret", "nodered-admin", "password"),
+    }
+    assert run.one("Secret", "nodered-admin").inputs["stringData"] == {
+        "username": "admin",
+        "password": NODERED,
+    }
+    assert NODERED not in dep.dumps()
     assert probe(c, "readinessProbe") == ("http", "/", 1880)
     svc = run.one("Service", "nodered")
     assert service_ports(svc) == [(80, 1880)]
@@ -166,7 +213,12 @@ def test_nodered() -> None:
 
 
 def test_nodered_flows_must_be_a_json_list() -> None:
+    def args(**fields: str) -> NodeRedArgs:
+        return NodeRedArgs(namespace="n", admin_password=pulumi.Output.secret(NODERED), **fields)
+
     with pytest.raises(ValueError, match="not valid JSON"):
-        NodeRedArgs(namespace="n", flows_json="{nope")
+        run_program(lambda: args(flows_json="{nope"))
     with pytest.raises(ValueError, match="JSON list"):
-        NodeRedArgs(namespace="n", flows_json='{"id": 1}')
+        run_program(lambda: args(flows_json='{"id": 1}'))
+    with pytest.raises(ValueError, match="secret Output"):
+        NodeRedArgs(namespace="n", admin_password="literal-password")

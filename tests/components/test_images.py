@@ -154,6 +154,7 @@ def test_any_image_of_the_table_builds_the_same_way(tmp_path: Path, monkeypatch:
     [
         ({"push": True}, "push needs a registry"),
         ({"extra_tag": "bad tag"}, "not a valid image tag"),
+        ({"extra_tag": "latest"}, "not latest"),
         ({"registry": "GHCR.io/Org"}, "registry must be like"),
         ({"registry_username": "u"}, "both"),
         ({"registry": "r.example/o", "push": True, "containerd_address": "/c.sock"}, "not both"),
@@ -169,6 +170,8 @@ def test_impossible_build_settings_fail_early(kwargs: dict, message: str) -> Non
     ("kwargs", "message"),
     [
         ({"operator_image": "Not An Image"}, "image reference"),
+        ({"api_image": "ghcr.io/x/api:latest"}, "version tag or a digest"),
+        ({"api_image": "ghcr.io/x/api"}, "version tag or a digest"),
         ({"built": ("api", "grafana")}, "unknown images"),
         ({"built": ("api", "api")}, "twice"),
     ],

@@ -1,5 +1,6 @@
-"""The Mosquitto component's mosquitto.conf, run by the real broker (Debian's mosquitto): sensors'
-messages on the seed's topic get through, and retained messages survive a restart (persistence)."""
+"""The Mosquitto component's mosquitto.conf and ACL, run by the real broker (Debian's mosquitto): the
+publisher's messages on the seed's topic get through, anonymous clients may read but not publish, and
+retained messages survive a restart (persistence)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from components.mosquitto import mosquitto_conf
+from components.mosquitto import ACL_FILE, PASSWORD_FILE, mosquitto_acl, mosquitto_conf
 from localdev import processes
 from localdev.tools import Tools
 
 TOPIC = "CamDT/DC1/IfM/light"
 READING = {"machine": "histology-scanner-1", "lux": 412.5, "timestamp": "2026-11-30T09:00:00.000Z"}
+PUBLISHER, PASSWORD = "publisher", "mqtt-Pa55word-test"
+LOGIN = ("-u", PUBLISHER, "-P", PASSWORD)
 
 
 class Broker:
@@ -26,6 +29,14 @@ class Broker:
         # Loopback only in tests, and the pod's data folder becomes a temporary one.
         conf = conf.replace(f"listener {self.port}", f"listener {self.port} 127.0.0.1")
         conf = conf.replace("/mosquitto/data/", f"{folder}/data/")
+        conf = conf.replace(PASSWORD_FILE, str(folder / "passwd")).replace(ACL_FILE, str(folder / "acl"))
+        (folder / "acl").write_text(mosquitto_acl(PUBLISHER))
+        # As the pod's init container makes it.
+        subprocess.run(
+            ["mosquitto_passwd", "-c", "-b", str(folder / "passwd"), PUBLISHER, PASSWORD],
+            check=True,
+            capture_output=True,
+        )
         # Started as root (CI is), mosquitto would switch to its own user, which cannot write pytest's
         # private temporary folder; in the pod it runs as its own user from the start.
         conf += "user root\n" if os.geteuid() == 0 else ""
@@ -78,7 +89,7 @@ def test_sensor_message_reaches_a_subscriber(broker: Broker) -> None:
     try:
         # Publish until the subscriber (which may still be connecting) has its message.
         for _ in range(50):
-            broker.client("mosquitto_pub", "-t", TOPIC, "-q", "1", "-m", json.dumps(READING))
+            broker.client("mosquitto_pub", *LOGIN, "-t", TOPIC, "-q", "1", "-m", json.dumps(READING))
             try:
                 out, _ = subscriber.communicate(timeout=0.3)
                 break
@@ -92,11 +103,33 @@ def test_sensor_message_reaches_a_subscriber(broker: Broker) -> None:
 
 
 def test_retained_message_survives_a_restart(broker: Broker) -> None:
-    published = broker.client("mosquitto_pub", "-t", TOPIC, "-q", "1", "-r", "-m", json.dumps(READING))
+    published = broker.client(
+        "mosquitto_pub", *LOGIN, "-t", TOPIC, "-q", "1", "-r", "-m", json.dumps(READING)
+    )
     assert published.returncode == 0, published.stderr
     broker.stop()  # SIGTERM: the broker writes its persistence file on the way out
     assert any((broker.folder / "data").iterdir())
     broker.start()
+    received = broker.client("mosquitto_sub", "-t", TOPIC, "-C", "1", "-W", "10")
+    assert received.returncode == 0, received.stderr
+    assert json.loads(received.stdout) == READING
+
+
+def test_anonymous_clients_may_read_but_not_publish(broker: Broker) -> None:
+    # MQTT 5 makes the broker answer a refused QoS 1 publish ("not authorised"), so no waiting is needed.
+    refused = broker.client(
+        "mosquitto_pub", "-V", "mqttv5", "-t", TOPIC, "-q", "1", "-r", "-m", '{"forged": true}'
+    )
+    assert refused.returncode != 0 or "not authori" in (refused.stderr + refused.stdout).lower(), refused
+    wrong = broker.client(
+        "mosquitto_pub", "-V", "mqttv5", "-u", PUBLISHER, "-P", "wrong-password", "-t", TOPIC, "-m", "x"
+    )
+    assert wrong.returncode != 0, wrong
+    accepted = broker.client(
+        "mosquitto_pub", "-V", "mqttv5", *LOGIN, "-t", TOPIC, "-q", "1", "-r", "-m", json.dumps(READING)
+    )
+    assert accepted.returncode == 0, accepted.stderr
+    # An anonymous subscriber reads the publisher's retained message, not the forged one.
     received = broker.client("mosquitto_sub", "-t", TOPIC, "-C", "1", "-W", "10")
     assert received.returncode == 0, received.stderr
     assert json.loads(received.stdout) == READING

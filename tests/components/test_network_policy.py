@@ -12,6 +12,7 @@ from services.operator.settings import OperatorSettings
 from .harness import Run
 
 NAME, PART_OF = "app.kubernetes.io/name", "app.kubernetes.io/part-of"
+PLATFORM_APP = "platform.dtpoc.eng.cam.ac.uk/app"
 
 
 def policy(run: Run, name: str) -> dict:
@@ -41,6 +42,7 @@ def test_one_policy_per_protected_app(platform: Run) -> None:
         "influxdb-ingress",
         "orchestrator-api-ingress",
         "orchestrator-operator-ingress",
+        "modules-egress",
     }
     for name, app, port in [
         ("mongodb-ingress", "mongodb", 27017),
@@ -49,23 +51,24 @@ def test_one_policy_per_protected_app(platform: Run) -> None:
         ("orchestrator-operator-ingress", "orchestrator-operator", 8080),
     ]:
         spec = policy(platform, name)
-        assert spec["podSelector"]["matchLabels"] == {NAME: app, PART_OF: "dtpoc"}
+        assert spec["podSelector"]["matchLabels"] == {NAME: app, PART_OF: "dtpoc", PLATFORM_APP: app}
         assert spec["policyTypes"] == ["Ingress"]
         assert spec["ingress"][0]["ports"] == [{"port": port, "protocol": "TCP"}]
         assert admits(spec, pod_labels(platform, app)) is (name.startswith("orchestrator"))
 
 
-def test_mongodb_admits_its_clients_and_module_pods_only(platform: Run, tmp_path) -> None:
+def test_mongodb_admits_its_clients_and_no_module_pod(platform: Run, tmp_path) -> None:
     spec = policy(platform, "mongodb-ingress")
     clients = {"orchestrator-api", "orchestrator-operator", "mongo-express"}
     for dep in platform.names("Deployment"):
         assert admits(spec, pod_labels(platform, dep)) is (dep in clients), dep
-    # The pods of Analytics modules, labelled by the operator's own builder.
+    # The pods of Analytics modules, labelled by the operator's own builder, even one named like a client.
     settings = OperatorSettings(output_root=tmp_path, data_pvc="data")
-    module = workloads.AnalyticsSpec.parse({"image": "example.org/m:1", "jobType": "ondemand", "reps": 1})
-    template = workloads.pod_template("669a52d1364a1b751c550d56", module, settings)
-    assert admits(spec, template["metadata"]["labels"])
-    assert not admits(spec, {PART_OF: "dtpoc", NAME: "anything"})
+    for image in ("example.org/m:1", "evil.example/orchestrator-api:1"):
+        module = workloads.AnalyticsSpec.parse({"image": image, "jobType": "ondemand", "reps": 1})
+        template = workloads.pod_template("669a52d1364a1b751c550d56", module, settings)
+        assert not admits(spec, template["metadata"]["labels"]), image
+    assert not admits(spec, {PART_OF: "dtpoc", NAME: "orchestrator-api"})
 
 
 def test_influxdb_admits_telegraf_grafana_and_nodered_only(platform: Run) -> None:

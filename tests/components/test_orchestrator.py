@@ -16,6 +16,7 @@ from .harness import run_program
 from .k8s import container, env_of, mounts_of, pod_spec, ports_of, probe, selects, service_ports, volumes_of
 
 TOKEN = "api-token-0123456789abcdef"
+READ_TOKEN = "api-read-token-0123456789abcdef"
 
 
 def orchestrator_run(**overrides):
@@ -23,6 +24,7 @@ def orchestrator_run(**overrides):
         args = OrchestratorArgs(
             namespace="dtpoc",
             api_token=pulumi.Output.secret(TOKEN),
+            api_read_token=pulumi.Output.secret(READ_TOKEN),
             mongodb_secret_name="mongodb-credentials",
             data_claim_name="orchestrator-data",
             operator_image="registry.local/dtpoc-operator:1",
@@ -192,9 +194,11 @@ def test_operator_workload(run) -> None:
         "OPERATOR_NAMESPACE": ("field", "metadata.namespace"),
         "OPERATOR_OUTPUT_ROOT": "/data",
         "OPERATOR_DATA_PVC": "orchestrator-data",
-        "OPERATOR_MONGODB_SECRET": "mongodb-credentials",
         "OPERATOR_INGRESS_CLASS": "nginx",
         "OPERATOR_INGRESS_HOST": "dtpoc.example.org",
+        "OPERATOR_OUTPUT_MAX_FILES": "1000",
+        "OPERATOR_OUTPUT_MAX_BYTES": str(1024**3),
+        "OPERATOR_OUTPUT_MAX_DEPTH": "16",
         **MONGODB_ENV,
     }
     assert mounts_of(c) == {"/data": ("data", None), "/tmp": ("tmp", None), **SECRET_MOUNTS}
@@ -215,6 +219,7 @@ def test_api_workload_service_and_ingress(run) -> None:
     assert ports_of(c) == {8000}
     assert env_of(c) == {
         "API_TOKEN_FILE": "/var/run/secrets/dtpoc/api/token",
+        "API_READ_TOKEN_FILE": "/var/run/secrets/dtpoc/api-read/token",
         "API_NAMESPACE": ("field", "metadata.namespace"),
         "API_MAX_UPLOAD_BYTES": str(200 * 1024 * 1024),
         "API_CORS_ORIGINS": '["https://dtpoc.example.org"]',
@@ -226,9 +231,11 @@ def test_api_workload_service_and_ingress(run) -> None:
     assert mounts_of(c) == {
         "/tmp": ("tmp", None),
         "/var/run/secrets/dtpoc/api": ("api-token", None),
+        "/var/run/secrets/dtpoc/api-read": ("api-read-token", None),
         **SECRET_MOUNTS,
     }
     assert volumes_of(dep)["api-token"]["secret"]["secretName"] == "orchestrator-api-token"
+    assert volumes_of(dep)["api-read-token"]["secret"]["secretName"] == "orchestrator-api-read-token"
     assert pod_spec(dep)["serviceAccountName"] == "orchestrator-api"
     assert_restricted(dep)
 
@@ -247,12 +254,14 @@ def test_api_workload_service_and_ingress(run) -> None:
     assert "pulumi.com/skipAwait" not in annotations
 
 
-def test_api_token_is_a_secret_used_by_reference(run) -> None:
+def test_api_tokens_are_secrets_used_by_reference(run) -> None:
     secret = run.one("Secret", "orchestrator-api-token")
     assert secret.inputs["stringData"] == {"token": TOKEN} and secret.has_secret
+    read = run.one("Secret", "orchestrator-api-read-token")
+    assert read.inputs["stringData"] == {"token": READ_TOKEN} and read.has_secret
     for r in run.resources:
         if r.kind != "Secret":
-            assert TOKEN not in r.dumps(), r.name
+            assert TOKEN not in r.dumps() and READ_TOKEN not in r.dumps(), r.name
 
 
 def test_host_path_data_gets_a_chown_init_container() -> None:
@@ -275,6 +284,8 @@ def test_without_ingress_there_is_no_ingress() -> None:
     [
         ({"max_upload_bytes": 0}, "max_upload_bytes"),
         ({"cors_origins": ("dtpoc.example.org",)}, "origin"),
+        ({"cors_origins": ("*",)}, "origin"),
+        ({"output_max_files": 0}, "output_max_files"),
         ({"api_replicas": 0}, "api_replicas"),
         ({"api_service_name": "Orchestrator API"}, "DNS label"),
     ],

@@ -57,13 +57,19 @@ def test_every_piece_is_a_component_of_its_own(platform) -> None:
         "dtpoc:ui:MongoExpress": 1,
         "dtpoc:ui:DigitalHospFrontend": 1,
         "dtpoc:network_policy:NetworkPolicies": 1,
+        "dtpoc:namespace:NamespaceGuards": 1,
     }
     assert platform.names("Deployment") == DEPLOYMENTS
     assert platform.names("PersistentVolumeClaim") == {"mongodb-data", "influxdb-data", "orchestrator-data"}
     assert platform.names("Secret") == {
         "mongodb-credentials",
         "influxdb-credentials",
+        "grafana-influxdb-reader",
+        "grafana-admin",
+        "nodered-admin",
+        "mosquitto-publisher",
         "orchestrator-api-token",
+        "orchestrator-api-read-token",
     }
     assert platform.names("Namespace") == {"dtpoc"}
 
@@ -123,7 +129,7 @@ def test_secrets_reach_pods_only_by_reference(platform) -> None:
         assert all(r.has_secret for r in holders)  # and marked secret there
     refs = 0
     for dep in platform.kinds("Deployment"):
-        for c in pod_spec(dep)["containers"]:
+        for c in [*pod_spec(dep)["containers"], *(pod_spec(dep).get("initContainers") or [])]:
             for value in env_of(c).values():
                 if isinstance(value, tuple) and value[0] == "secret":
                     _, name, key = value
@@ -133,8 +139,9 @@ def test_secrets_reach_pods_only_by_reference(platform) -> None:
             if "secret" in volume:
                 assert volume["secret"]["secretName"] in secrets, (dep.k8s_name, volume)
                 refs += 1
-    # env: mongodb 2, influxdb 3, telegraf 2, grafana 3, mongo-express 4; files: operator 1, api 2
-    assert refs == 17
+    # env: mongodb 2, influxdb 5, telegraf 2, grafana 4, mongo-express 4, nodered 2, mosquitto's init 2,
+    # frontend 1; files: operator 1, api 3
+    assert refs == 26
 
 
 def test_host_path_storage_like_the_seed(platform) -> None:
@@ -177,7 +184,7 @@ def test_installed_ingress_nginx(build) -> None:
     run = build({"ingressController": "install", "ingressHost": "dtpoc.example.org"})
     (release,) = run.of_type("kubernetes:helm.sh/v3:Release")
     inputs = release.inputs
-    assert (inputs["chart"], inputs["version"]) == ("ingress-nginx", "4.10.1")
+    assert (inputs["chart"], inputs["version"]) == ("ingress-nginx", "4.12.1")  # CVE-2025-1974 fixed
     assert inputs["repositoryOpts"] == {"repo": "https://kubernetes.github.io/ingress-nginx"}
     assert inputs["values"]["controller"]["replicaCount"] == 1
     assert inputs["namespace"] == "ingress-nginx" and inputs["createNamespace"] is True
@@ -288,9 +295,10 @@ def test_the_program_exports_urls_namespace_and_service_names() -> None:
     }
     assert out["crd"] == "analytics.eng.cam.ac.uk"
     assert out["apiTokenSecret"] == "orchestrator-api-token"
+    assert out["apiReadTokenSecret"] == "orchestrator-api-read-token"
     assert out["images"] == {
-        "operator": "ghcr.io/cam-digital-hospitals/dtpoc-operator:latest",
-        "api": "ghcr.io/cam-digital-hospitals/dtpoc-api:latest",
+        "operator": "ghcr.io/cam-digital-hospitals/dtpoc-operator:0.1.0",
+        "api": "ghcr.io/cam-digital-hospitals/dtpoc-api:0.1.0",
     }
 
 

@@ -88,7 +88,12 @@ def test_local_stack_up_no_change_and_destroy(local_stack: LocalStack, cluster: 
     assert names(cluster, "secrets") >= {
         "mongodb-credentials",
         "influxdb-credentials",
+        "grafana-influxdb-reader",
+        "grafana-admin",
+        "nodered-admin",
+        "mosquitto-publisher",
         "orchestrator-api-token",
+        "orchestrator-api-read-token",
     }
     assert names(cluster, "configmaps") >= {
         "mosquitto-config",
@@ -96,6 +101,8 @@ def test_local_stack_up_no_change_and_destroy(local_stack: LocalStack, cluster: 
         "di-light-config",
         "di-temp-config",
         "grafana-datasources",
+        "influxdb-init",
+        "nodered-settings",
     }
     assert names(cluster, "roles") == {"orchestrator-api", "orchestrator-operator"}
     # Least privilege as the apiserver stored it: exactly the rules of components/orchestrator.py,
@@ -113,7 +120,13 @@ def test_local_stack_up_no_change_and_destroy(local_stack: LocalStack, cluster: 
         "influxdb-ingress",
         "orchestrator-api-ingress",
         "orchestrator-operator-ingress",
+        "modules-egress",
     }
+    # The namespace's guards, as the apiserver stored and enforces them.
+    assert names(cluster, "resourcequota") == {f"{NAMESPACE}-quota"}
+    assert names(cluster, "limitrange") == {f"{NAMESPACE}-limits"}
+    ns_labels = json.loads(cluster.kubectl("get", "namespace", NAMESPACE, "-o", "json").stdout)["metadata"]
+    assert ns_labels["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
     assert names(cluster, "pv", None) >= VOLUMES
     claims = json.loads(cluster.kubectl("get", "pvc", "-n", NAMESPACE, "-o", "json").stdout)["items"]
     assert {c["metadata"]["name"]: c["status"]["phase"] for c in claims} == {

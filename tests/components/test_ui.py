@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import pulumi
 import pytest
 import yaml
 
 from components.common import IngressSettings
 from components.ui import (
     DigitalHospFrontend,
+    FrontendArgs,
     Grafana,
     GrafanaArgs,
     MongoExpress,
@@ -22,6 +24,7 @@ from .harness import run_program
 from .k8s import container, env_of, mounts_of, ports_of, probe, selects, service_ports, volumes_of
 
 INGRESS = IngressSettings(class_name="nginx", host="dtpoc.example.org")
+GRAFANA_ADMIN = "grafana-admin-Pa55"
 
 
 def ingress_path(ing) -> tuple[str | None, str, str, int]:
@@ -34,20 +37,32 @@ def ingress_path(ing) -> tuple[str | None, str, str, int]:
 
 
 def test_grafana() -> None:
-    args = GrafanaArgs(namespace="dtpoc", ingress=INGRESS, influx_secret_name="influxdb-credentials")
-    run = run_program(lambda: Grafana("grafana", args))
+    def program():
+        args = GrafanaArgs(
+            namespace="dtpoc",
+            ingress=INGRESS,
+            reader_secret_name="grafana-influxdb-reader",
+            admin_password=pulumi.Output.secret(GRAFANA_ADMIN),
+        )
+        return Grafana("grafana", args)
+
+    run = run_program(program)
     dep = run.one("Deployment", "grafana")
     c = container(dep)
     assert ports_of(c) == {3000}
     env = env_of(c)
     assert env["GF_SERVER_ROOT_URL"].endswith("/grafana/")
     assert env["GF_SERVER_SERVE_FROM_SUB_PATH"] == "true"
-    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
-    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"  # logins by default (grafanaAnonymous)
+    assert "GF_AUTH_ANONYMOUS_ORG_ROLE" not in env
     assert env["GF_SECURITY_ALLOW_EMBEDDING"] == "true"
-    assert env["INFLUX_TOKEN"] == ("secret", "influxdb-credentials", "token")
-    assert env["GF_SECURITY_ADMIN_USER"] == ("secret", "influxdb-credentials", "username")
-    assert env["GF_SECURITY_ADMIN_PASSWORD"] == ("secret", "influxdb-credentials", "password")
+    assert env["INFLUX_READ_USER"] == ("secret", "grafana-influxdb-reader", "username")
+    assert env["INFLUX_READ_PASSWORD"] == ("secret", "grafana-influxdb-reader", "password")
+    assert env["GF_SECURITY_ADMIN_USER"] == ("secret", "grafana-admin", "username")
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == ("secret", "grafana-admin", "password")
+    admin = run.one("Secret", "grafana-admin")
+    assert admin.inputs["stringData"] == {"username": "admin", "password": GRAFANA_ADMIN} and admin.has_secret
+    assert GRAFANA_ADMIN not in dep.dumps()
     assert mounts_of(c) == {
         "/etc/grafana/provisioning/datasources": ("datasources", None),
         "/var/lib/grafana": ("data", None),
@@ -57,8 +72,9 @@ def test_grafana() -> None:
     (source,) = provisioning["datasources"]
     assert source["type"] == "influxdb"
     assert source["url"] == "http://influxdb:8086"
-    assert source["jsonData"] == {"version": "Flux", "organization": "camdt", "defaultBucket": "default"}
-    assert source["secureJsonData"] == {"token": "$INFLUX_TOKEN"}  # expanded by Grafana from its env
+    assert source["user"] == "$INFLUX_READ_USER"  # expanded by Grafana from its env
+    assert source["jsonData"] == {"dbName": "default", "httpMode": "POST"}
+    assert source["secureJsonData"] == {"password": "$INFLUX_READ_PASSWORD"}
     assert probe(c, "livenessProbe") == ("tcp", None, 3000)
 
     svc = run.one("Service", "grafana")
@@ -96,12 +112,21 @@ def test_mongo_express() -> None:
 
 
 def test_frontend() -> None:
-    args = UIModuleArgs(namespace="dtpoc", ingress=INGRESS, env={"ORCHESTRATOR_URL": "http://api.example/v1"})
+    args = FrontendArgs(
+        namespace="dtpoc",
+        ingress=INGRESS,
+        env={"ORCHESTRATOR_URL": "http://api.example/v1"},
+        api_read_token_secret_name="orchestrator-api-read-token",
+    )
     run = run_program(lambda: DigitalHospFrontend("frontend", args))
     dep = run.one("Deployment", "digital-hosp-frontend")
     c = container(dep)
     assert ports_of(c) == {8000}
-    assert env_of(c) == {"ORCHESTRATOR_URL": "http://api.example/v1"}
+    # The read-only token: the frontend can show everything and change nothing.
+    assert env_of(c) == {
+        "ORCHESTRATOR_URL": "http://api.example/v1",
+        "ORCHESTRATOR_TOKEN": ("secret", "orchestrator-api-read-token", "token"),
+    }
     assert probe(c, "livenessProbe") == ("http", "/", 8000)
     assert probe(c, "readinessProbe") == ("http", "/", 8000)
     svc = run.one("Service", "digital-hosp-frontend-svc")
@@ -116,7 +141,8 @@ def test_frontend() -> None:
 
 
 def test_frontend_defaults_to_the_in_cluster_api() -> None:
-    run = run_program(lambda: DigitalHospFrontend("f", UIModuleArgs(namespace="dtpoc")))
+    args = FrontendArgs(namespace="dtpoc", api_read_token_secret_name="orchestrator-api-read-token")
+    run = run_program(lambda: DigitalHospFrontend("f", args))
     c = container(run.one("Deployment", "digital-hosp-frontend"))
     assert env_of(c)["ORCHESTRATOR_URL"] == "http://orchestrator-api-svc/api/orchestrator/v1alpha1"
     assert run.kinds("Ingress") == []  # no ingress settings, no Ingress
@@ -200,5 +226,7 @@ def test_incomplete_ui_modules_fail_with_a_clear_message(attrs: dict, message: s
 def test_modules_refuse_the_wrong_args() -> None:
     with pytest.raises(TypeError, match="GrafanaArgs"):
         run_program(lambda: Grafana("g", UIModuleArgs(namespace="dtpoc")))
-    with pytest.raises(ValueError, match="influx_secret_name"):
+    with pytest.raises(ValueError, match="reader_secret_name"):
         GrafanaArgs(namespace="dtpoc")
+    with pytest.raises(TypeError, match="FrontendArgs"):
+        run_program(lambda: DigitalHospFrontend("f", UIModuleArgs(namespace="dtpoc")))

@@ -27,7 +27,8 @@ BASE = "/api/orchestrator/v1beta1"  # the platform's own shapes (the seed's are 
 class Platform:
     state_dir: Path
     api: httpx.Client
-    token: str
+    token: str  # the admin token (reads and changes)
+    read_token: str  # the read-only token, as the frontend has it
     kubeconfig: Path
     namespace: str
     outputs: dict[str, Any]
@@ -36,6 +37,11 @@ class Platform:
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def reader(self) -> dict[str, str]:
+        """Every read needs a token: this is the read-only one (changes with it are 403)."""
+        return {"Authorization": f"Bearer {self.read_token}"}
 
     @property
     def state(self) -> dict[str, Any]:
@@ -94,11 +100,20 @@ def stop_platform(platform: Platform) -> None:
 def attach_platform(state_dir: Path, tools: Tools) -> Platform:
     """An instance that is already up (its state folder), for a quick rerun while developing."""
     state = json.loads((state_dir / "state.json").read_text())
-    token = json.loads((state_dir / "secrets.json").read_text())["apiToken"]
+    tokens = json.loads((state_dir / "secrets.json").read_text())
     kubeconfig = state_dir / "kwok" / "clusters" / state["cluster_name"] / "host-kubeconfig.yaml"
     outputs = json.loads((state_dir / "outputs.json").read_text())
     api = httpx.Client(base_url=f"http://127.0.0.1:{state['api_port']}{BASE}", timeout=60)
-    return Platform(state_dir, api, token, kubeconfig, state["namespace"], outputs, tools)
+    return Platform(
+        state_dir,
+        api,
+        tokens["apiToken"],
+        tokens["apiReadToken"],
+        kubeconfig,
+        state["namespace"],
+        outputs,
+        tools,
+    )
 
 
 @pytest.fixture(scope="session")

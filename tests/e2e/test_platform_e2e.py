@@ -105,8 +105,10 @@ def test_user_story_on_the_real_node(platform: Platform) -> None:
     status = eventually(settled, 300, "the three runs to finish and be collected", interval=0.2)
     assert observed == ["pending", "running", "ok"], observed
     assert status["status"] == "ok"
+    # Read as the frontend does, with the read-only token.
+    kpis = {"name": "kpis.json"}
     outputs = [
-        platform.api.get(f"/service/{sid}/output/{run}", params={"name": "kpis.json"}, headers=platform.auth)
+        platform.api.get(f"/service/{sid}/output/{run}", params=kpis, headers=platform.reader)
         for run in range(3)
     ]
     assert [o.status_code for o in outputs] == [200, 200, 200]
@@ -116,6 +118,13 @@ def test_user_story_on_the_real_node(platform: Platform) -> None:
         "each run seeds its own stream"
     )
     assert {p["spec"]["nodeName"] for p in run_pods(platform, sid)} == {"dtpoc-node"}
+    # Hidden data: nothing without a token; the read token reads but changes nothing.
+    anonymous = {"Authorization": ""}
+    for path in ("/service/", f"/service/{sid}/status", f"/service/{sid}/output/0?name=kpis.json", "/files"):
+        assert platform.api.get(path, headers=anonymous).status_code == 401, path
+        assert platform.api.get(path, headers=platform.reader).status_code == 200, path
+    assert platform.api.get(f"/files/{file_id}", headers=anonymous).status_code == 401
+    assert platform.api.delete(f"/service/{sid}/terminate", headers=platform.reader).status_code == 403
 
     terminate(platform, sid)
     eventually(lambda: not run_pods(platform, sid), 90, "the run pods to be removed")
@@ -290,8 +299,8 @@ def test_host_paths_stay_inside_the_state_folder(platform: Platform) -> None:
 
 def test_network_policies_enforced_and_service_names_resolve(platform: Platform) -> None:
     """A module pod resolves the seed's Service names but reaches neither MongoDB (modules get files, not
-    the database) nor the API's or the operator's ports beyond what they serve; the API reaches MongoDB
-    (it answers listings)."""
+    the database) nor any other peer (module egress is DNS only); the API reaches MongoDB (it answers
+    listings)."""
     image, version = image_and_version(platform.outputs["images"]["probe"])
     targets = ["mongodb:27017", "orchestrator-api-svc:80"]
     sid = launch(
@@ -305,5 +314,7 @@ def test_network_policies_enforced_and_service_names_resolve(platform: Platform)
     for target in targets:
         assert result[target]["address"], f"{target} resolves inside the pod"
     assert result["mongodb:27017"]["ok"] is False, result
+    # Module egress is DNS only (moduleEgressCidrs empty): not even the API's served port.
+    assert result["orchestrator-api-svc:80"]["ok"] is False, result
     assert platform.api.get("/files", headers=platform.auth).status_code == 200  # the API still reaches it
     terminate(platform, sid)

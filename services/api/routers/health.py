@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable
 from typing import Any
 
@@ -13,6 +14,7 @@ from fastapi.responses import JSONResponse
 from ..deps import Analytics
 from ..models import ErrorBody, Health, Readiness
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -31,11 +33,14 @@ async def _ping_mongo(client: Any) -> None:
         await client.admin.command("ping")
 
 
-async def _check(check: Awaitable[Any]) -> str:
+async def _check(name: str, check: Awaitable[Any]) -> str:
+    """ "ok" or "unreachable": the cause goes to the log only (readiness is open to anyone, and an
+    exception's text names hosts, ports and addresses)."""
     try:
         await check
     except Exception as exc:
-        return f"unreachable: {type(exc).__name__}: {exc}"[:300]
+        log.warning("readiness: %s unreachable: %s: %s", name, type(exc).__name__, exc)
+        return "unreachable"
     return "ok"
 
 
@@ -47,7 +52,8 @@ async def _check(check: Awaitable[Any]) -> str:
 async def readyz(request: Request, analytics: Analytics) -> JSONResponse:
     """MongoDB answers a ping and Kubernetes lists Analytics resources; 503 otherwise."""
     mongodb, kubernetes = await asyncio.gather(
-        _check(_ping_mongo(request.app.state.mongo)), _check(analytics.ping(READY_TIMEOUT_SECONDS))
+        _check("MongoDB", _ping_mongo(request.app.state.mongo)),
+        _check("Kubernetes", analytics.ping(READY_TIMEOUT_SECONDS)),
     )
     body = Readiness(status="ok", mongodb=mongodb, kubernetes=kubernetes).model_dump()
     if mongodb == kubernetes == "ok":

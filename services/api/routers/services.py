@@ -7,7 +7,6 @@ and shapes the answers.
 # No `from __future__ import annotations`: the endpoints are made per version inside `router()`, and
 # FastAPI must see their parameter types (local to it) as objects, not as names to look up.
 import asyncio
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -35,9 +34,6 @@ from ..models import SeedLaunchRequest, errors
 from ..views import Launched, ServiceView, Terminated, older_than_grace, read_record
 
 log = logging.getLogger(__name__)
-
-# Largest JSON output returned as a JSON body (larger ones are sent as a file, still application/json).
-MAX_JSON_OUTPUT = 16 * 1024 * 1024
 
 LIST_ORDER = """Services in the order they were launched (oldest first, MongoDB's natural order, as the
 original platform listed them): a page is read without sorting, so that new launches never shift the
@@ -209,7 +205,8 @@ def router(contract: Contract) -> APIRouter:
         store: Store,
         name: Annotated[str | None, Query(max_length=1024, description="Which file, by name.")] = None,
     ) -> Response:
-        """Output `idx`. A `.json` output comes back as its JSON body; any other file as a download."""
+        """Output `idx`. A `.json` output comes back as its JSON body (`application/json`, streamed as the
+        module wrote it: the API never parses what a module wrote); any other file as a download."""
         record, _ = read_record(await _find_service(services, service_id))
         chosen = contract.output(record, idx, name)
         if chosen is None:
@@ -218,17 +215,12 @@ def router(contract: Contract) -> APIRouter:
         doc = await store.files.find_one({"_id": _stored_id(chosen.file_id)})
         if doc is None:
             raise HTTPException(404, f"output {chosen.filename} of run {chosen.run} is no longer stored")
-        if chosen.filename.lower().endswith(".json") and doc["length"] <= MAX_JSON_OUTPUT:
-            content = b"".join([chunk async for chunk in store.iter_chunks(doc)])
-            try:
-                json.loads(content)
-            except ValueError:
-                log.info(
-                    "output %s of %s is not valid JSON; sending it as a file", chosen.filename, service_id
-                )
-            else:
-                return Response(content, media_type="application/json")
-        response: StreamingResponse = await stream_file(store, doc, filename=chosen.filename)
+        # A JSON output is streamed as the module wrote it, never parsed here (a crafted file would cost
+        # the API many times its size in Python objects).
+        media_type = "application/json" if chosen.filename.lower().endswith(".json") else None
+        response: StreamingResponse = await stream_file(
+            store, doc, filename=chosen.filename, media_type=media_type
+        )
         return response
 
     @api.delete(

@@ -1,6 +1,11 @@
 """The API under test, in-process (httpx over ASGI, lifespan run), against the real FerretDB and, for
 the tests that ask for `kube_api`, the real local kube-apiserver with the Analytics CRD installed.
 
+Every endpoint but health needs a token. The `client` and `kube_api` fixtures send the read token with
+each GET that names no token of its own (`ReadToken`), so the tests of what the API reads stay about that;
+changes are sent with `headers=AUTH` (the admin token) as before. `anonymous` sends nothing by itself: the
+tests of who may read and change what (test_auth.py) use it.
+
 Tests without the cluster get a kubeconfig that points at a closed port: Kubernetes is then really
 unreachable, which is what the 503 tests want and what validation tests never get to.
 """
@@ -31,8 +36,19 @@ from services.shared.names import FILES_DATABASE, RECORDS_DATABASE, SERVICES_COL
 # Both versions are one implementation (services.api.contracts).
 BASE_PATH = V1BETA1_PATH
 TOKEN = "test-token-0123456789"
+READ_TOKEN = "test-read-token-0123456789"
 LIVE_MAX_UPLOAD = 16 * 1024 * 1024
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+READ_AUTH = {"Authorization": f"Bearer {READ_TOKEN}"}
+
+
+class ReadToken(httpx.Auth):
+    """The read token on GET and HEAD requests that carry no Authorization header of their own."""
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+        if request.method in ("GET", "HEAD") and "Authorization" not in request.headers:
+            request.headers["Authorization"] = READ_AUTH["Authorization"]
+        yield request
 
 
 def unreachable_kubeconfig(path: Path, port: int) -> Path:
@@ -62,6 +78,7 @@ def make_settings(
 ) -> ApiSettings:
     return ApiSettings(
         token=TOKEN,
+        read_token=READ_TOKEN,
         namespace=namespace,
         kubeconfig=kubeconfig,
         kube_timeout_seconds=5,
@@ -71,14 +88,18 @@ def make_settings(
 
 
 @asynccontextmanager
-async def running(settings: ApiSettings) -> AsyncIterator[httpx.AsyncClient]:
+async def running(settings: ApiSettings, reads_with_token: bool = True) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client on the app for `settings`, its lifespan run around it; the base URL carries the
-    API's base path, so tests write `client.get("/service/")`."""
+    API's base path, so tests write `client.get("/service/")`. GETs carry the read token unless
+    `reads_with_token` is False or the request names its own Authorization."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url=f"http://api.test{BASE_PATH}", timeout=120
+            transport=transport,
+            base_url=f"http://api.test{BASE_PATH}",
+            timeout=120,
+            auth=ReadToken() if reads_with_token else None,
         ) as c:
             c.app = app  # type: ignore[attr-defined]
             yield c
@@ -98,6 +119,13 @@ def settings(mongo_url: str, away_kubeconfig: Path) -> ApiSettings:
 @pytest.fixture
 async def client(settings: ApiSettings) -> AsyncIterator[httpx.AsyncClient]:
     async with running(settings) as c:
+        yield c
+
+
+@pytest.fixture
+async def anonymous(settings: ApiSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """The API as someone without a token meets it (a request may still name a token itself)."""
+    async with running(settings, reads_with_token=False) as c:
         yield c
 
 
@@ -148,6 +176,7 @@ def live_api(
     env = {
         **os.environ,
         "API_TOKEN": TOKEN,
+        "API_READ_TOKEN": READ_TOKEN,
         "API_HOST": "127.0.0.1",
         "API_PORT": str(port),
         "API_NAMESPACE": namespace,

@@ -196,6 +196,32 @@ async def test_malformed_multipart_is_400(client, files_db) -> None:
     assert_empty(files_db)
 
 
+@pytest.mark.parametrize(
+    ("header", "detail"),
+    [
+        # Within python-multipart's own per-line and per-count limits, past ours (16 KiB per part).
+        ("".join(f"X-Note-{i}: {'y' * 4000}\r\n" for i in range(6)), "part headers are larger than 16384"),
+        # Past the parser's own limits (4,224 bytes a line, 8 lines): refused by it, the same way.
+        (f"X-Note: {'x' * 1024 * 1024}\r\n", "malformed"),
+        (f"X-{'x' * 1024 * 1024}: 1\r\n", "malformed"),
+        ("".join(f"X-Note-{i}: 1\r\n" for i in range(2000)), "malformed"),
+    ],
+    ids=["many-large-lines", "huge-value", "huge-name", "many-lines"],
+)
+async def test_oversized_part_headers_are_400(client, files_db, header: str, detail: str) -> None:
+    # Reported in review (issue 11, L13): part headers were accumulated without a cap of our own.
+    body = (
+        f'--XYZ\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n{header}\r\n'
+        "abc\r\n--XYZ--\r\n"
+    ).encode()
+    response = await client.post(
+        "/files/upload", content=body, headers={**AUTH, "Content-Type": "multipart/form-data; boundary=XYZ"}
+    )
+    assert response.status_code == 400, response.text[:200]
+    assert detail in response.json()["detail"]
+    assert_empty(files_db)
+
+
 async def test_url_encoded_form_is_415(client, files_db) -> None:
     response = await client.post("/files/upload", data={"file": "name.txt"}, headers=AUTH)
     assert response.status_code == 415

@@ -13,7 +13,7 @@ import pytest
 
 from services.shared.names import FILES_DATABASE
 
-from .conftest import AUTH, BASE_PATH, LIVE_MAX_UPLOAD, LiveApi
+from .conftest import AUTH, BASE_PATH, LIVE_MAX_UPLOAD, READ_AUTH, LiveApi
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mongo]
 
@@ -71,7 +71,7 @@ def test_streamed_upload_and_download_through_uvicorn(live_api, mongo_url) -> No
         for start in range(0, len(content), 100_000):
             yield content[start : start + 100_000]
 
-    with httpx.Client(base_url=live_api.url + BASE_PATH, timeout=120) as client:
+    with httpx.Client(base_url=live_api.url + BASE_PATH, timeout=120, headers=READ_AUTH) as client:
         stored = client.post(
             "/files/upload",
             params={"filename": "streamed.bin"},

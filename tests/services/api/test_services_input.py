@@ -264,10 +264,12 @@ async def test_other_output_is_a_file_first_by_name(client, service_with_outputs
     assert named.headers["Content-Length"] == "8"
 
 
-async def test_invalid_json_output_is_sent_as_a_file(client, service_with_outputs) -> None:
+async def test_a_json_output_comes_as_the_module_wrote_it(client, service_with_outputs) -> None:
+    # Never parsed by the API (see the crafted case below): broken JSON comes back byte for byte.
     response = await client.get(f"/service/{service_with_outputs}/output/2")
     assert response.status_code == 200
     assert response.content == b"{not json"
+    assert response.headers["Content-Type"] == "application/json"
     assert response.headers["Content-Disposition"].startswith("attachment")
 
 
@@ -321,3 +323,24 @@ async def test_output_stored_by_the_operator_gets_a_content_type_from_its_name(
     assert response.content == content
     assert response.headers["Content-Type"] == "image/png"
     assert response.headers["Content-Disposition"].endswith("filename*=UTF-8''plots%2Fflow.png")
+
+
+async def test_a_json_output_is_streamed_as_written_never_parsed(client, records) -> None:
+    # Found by review (issue 11, M6): outputs were parsed with json.loads, up to 16 MiB. A crafted file (here
+    # 100,000 nested arrays) made it a 500, and a long flat list took hundreds of MiB per request.
+    crafted = b"[" * 100_000 + b"]" * 100_000
+    upload = await client.post("/files/upload", files={"file": ("kpis.json", crafted)}, headers=AUTH)
+    file_id = upload.json()["id"]
+    service_id = ObjectId()
+    records.insert_one(
+        {
+            "_id": service_id,
+            "image": "ghcr.io/x/y",
+            "output_files": [{"run": 0, "file_id": file_id, "filename": "kpis.json"}],
+        }
+    )
+    response = await client.get(f"/service/{service_id}/output/0")
+    assert response.status_code == 200, response.text[:200]
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["Content-Length"] == str(len(crafted))
+    assert response.content == crafted

@@ -3,7 +3,7 @@ local kwok cluster and FerretDB, with a temporary directory as its data volume. 
 cluster with kubectl and on the database with pymongo, as the API and the modules would.
 
 Run pods mount a PVC; the `operator_env` fixture makes a bound PV/PVC pair (the scheduler does not
-place pods whose claim is missing or unbound) and the MongoDB credentials Secret in the namespace.
+place pods whose claim is missing or unbound).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from services.shared.records import ServiceRecord, services_collection
 
 T = TypeVar("T")
 PVC = "orchestrator-data"
-MONGODB_SECRET = "mongodb-credentials"
 
 
 def eventually(
@@ -97,7 +96,6 @@ class OperatorEnv:
             "OPERATOR_NAMESPACE": self.namespace,
             "OPERATOR_OUTPUT_ROOT": str(self.output_root),
             "OPERATOR_DATA_PVC": PVC,
-            "OPERATOR_MONGODB_SECRET": MONGODB_SECRET,
             "OPERATOR_LIVENESS_HOST": "127.0.0.1",
             "OPERATOR_LIVENESS_PORT": str(port),
             "OPERATOR_SWEEP_SECONDS": "10",
@@ -264,10 +262,6 @@ def operator_env(
             }
         ),
     )
-    cluster.kubectl(
-        "create", "secret", "generic", MONGODB_SECRET, "-n", namespace,
-        "--from-literal=username=operator", "--from-literal=password=not-used-by-kwok",
-    )  # fmt: skip
     cluster.kubectl(
         "wait", "-n", namespace, "--for=jsonpath={.status.phase}=Bound", f"pvc/{PVC}", "--timeout=60s"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -158,3 +159,130 @@ async def test_a_record_of_the_original_platform_gets_its_runs_added(
     ] == old
     assert sum(o["filename"] == "new.json" for o in document["output_files"]) == 1
     assert document["collected_runs"] == [0]
+
+
+# --- limits and hostile output folders (a module writes what it likes) -------------------------------
+
+
+async def test_the_walk_runs_off_the_event_loop(
+    client: AsyncMongoClient, sid: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import threading
+
+    run = write_run(tmp_path, sid, 0, {"a.txt": b"a", "d/b.txt": b"b"})
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+    real_scandir = os.scandir
+
+    def spying_scandir(*args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.append(threading.get_ident())
+        return real_scandir(*args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", spying_scandir)
+    await Collector(client, FileStore(client)).collect(sid, [run])
+    assert threads and loop_thread not in threads
+    assert len((await record(client, sid))["output_files"]) == 2
+
+
+async def test_a_non_utf8_file_name_is_skipped_and_reported_not_a_stall(
+    client: AsyncMongoClient, sid: str, tmp_path: Path
+) -> None:
+    import os
+
+    run = write_run(tmp_path, sid, 0, {"good.txt": b"ok"})
+    fd = os.open(os.path.join(os.fsencode(run.directory), b"caf\xe9.txt"), os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b"latin-1 name")
+    os.close(fd)
+    state = await Collector(client, FileStore(client)).collect(sid, [run])
+
+    assert state is not None and state.collected == {0} and state.failed == set()
+    document = await record(client, sid)
+    assert [o["filename"] for o in document["output_files"]] == ["good.txt"]
+    (note,) = document["skipped_outputs"]["0"]
+    assert "not UTF-8" in note and "caf" in note
+
+
+def remove_chain(top: Path, levels: int) -> None:
+    """Remove `top/d/d/.../d` (`levels` deep, a file at the bottom) without recursion: pytest's own
+    clean-up recurses and cannot."""
+    import os
+
+    fds = [os.open(os.fsencode(top), os.O_RDONLY)]
+    for _ in range(levels):
+        fds.append(os.open(b"d", os.O_RDONLY, dir_fd=fds[-1]))
+    for name in os.listdir(fds[-1]):
+        os.unlink(name, dir_fd=fds[-1])
+    os.close(fds.pop())
+    while len(fds) > 0:
+        os.rmdir(b"d", dir_fd=fds[-1])
+        os.close(fds.pop())
+
+
+async def test_a_thousand_deep_tree_fails_the_run_with_a_reason(
+    client: AsyncMongoClient, sid: str, tmp_path: Path
+) -> None:
+    import os
+
+    run = write_run(tmp_path, sid, 0, {"top.txt": b"top"})
+    fd = os.open(os.fsencode(run.directory), os.O_RDONLY)
+    try:  # 1,000 levels, made through directory fds (the full path is longer than PATH_MAX)
+        for _ in range(1000):
+            os.mkdir(b"d", dir_fd=fd)
+            inner = os.open(b"d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        leaf = os.open(b"leaf.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(leaf, b"deep")
+        os.close(leaf)
+    finally:
+        os.close(fd)
+    try:
+        state = await asyncio.wait_for(Collector(client, FileStore(client)).collect(sid, [run]), 60)
+    finally:
+        remove_chain(run.directory, 1000)
+
+    assert state is not None and state.collected == {0} and state.failed == {0}
+    document = await record(client, sid)
+    assert document["output_files"] == []  # nothing of a rejected run is kept
+    assert "deeper than 16 folders" in document["rejected_runs"]["0"]
+    assert await FileStore(client).files.count_documents({}) == 0
+
+
+@pytest.mark.parametrize(
+    ("files", "limits", "reason"),
+    [
+        ({f"f{i}.txt": b"x" for i in range(12)}, {"max_files": 10}, "more than 10 files"),
+        ({"a.bin": b"a" * 600, "b.bin": b"b" * 600}, {"max_bytes": 1000}, "more than 1000 bytes"),
+        ({"a/b/c/d.txt": b"d"}, {"max_depth": 2}, "deeper than 2 folders"),
+    ],
+)
+async def test_outputs_beyond_a_limit_fail_the_run_and_store_nothing(
+    client: AsyncMongoClient, sid: str, tmp_path: Path, files: dict, limits: dict, reason: str
+) -> None:
+    from services.operator.outputs import OutputLimits
+
+    run = write_run(tmp_path, sid, 1, files)
+    ok = write_run(tmp_path, sid, 0, {"kpis.json": b"{}"})
+    store = FileStore(client)
+    state = await Collector(client, store, limits=OutputLimits(**limits)).collect(sid, [ok, run])
+
+    assert state is not None and state.collected == {0, 1} and state.failed == {1}
+    document = await record(client, sid)
+    assert [(o["run"], o["filename"]) for o in document["output_files"]] == [(0, "kpis.json")]
+    assert reason in document["rejected_runs"]["1"]
+    assert await store.files.count_documents({}) == 1
+
+
+async def test_the_record_never_outgrows_its_cap(client: AsyncMongoClient, sid: str, tmp_path: Path) -> None:
+    from services.operator.outputs import OutputLimits
+
+    name = "n" * 200
+    runs = [write_run(tmp_path, sid, i, {f"{name}{j}.txt": b"x" for j in range(5)}) for i in range(3)]
+    limits = OutputLimits(max_record_bytes=3000)  # room for two runs' entries, not three
+    state = await Collector(client, FileStore(client), limits=limits).collect(sid, runs)
+
+    assert state is not None and state.collected == {0, 1, 2} and state.failed == {2}
+    document = await record(client, sid)
+    assert {o["run"] for o in document["output_files"]} == {0, 1}
+    assert "output list is full" in document["rejected_runs"]["2"]

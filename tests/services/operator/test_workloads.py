@@ -21,7 +21,7 @@ SID = "669a52d1364a1b751c550d56"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> OperatorSettings:
-    return OperatorSettings(output_root=tmp_path, data_pvc="data", mongodb_secret="mongo", max_parallelism=4)
+    return OperatorSettings(output_root=tmp_path, data_pvc="data", max_parallelism=4)
 
 
 def spec(**fields: object) -> AnalyticsSpec:
@@ -109,16 +109,6 @@ def test_run_pods_get_input_output_and_run_identity(settings: OperatorSettings) 
     )
 
 
-def test_mongodb_credentials_come_by_secret_reference(settings: OperatorSettings) -> None:
-    env = env_of(workloads.pod_template(SID, spec(), settings, mongo_host="db", mongo_port=27018))
-    assert env["MONGODB_HOST"]["value"] == "db"
-    assert env["MONGODB_PORT"]["value"] == "27018"
-    assert env["MONGODB_PASSWORD"]["valueFrom"] == {"secretKeyRef": {"name": "mongo", "key": "password"}}
-    assert env["MONGODB_USERNAME"]["valueFrom"] == {"secretKeyRef": {"name": "mongo", "key": "username"}}
-    no_secret = settings.model_copy(update={"mongodb_secret": None})
-    assert "MONGODB_PASSWORD" not in env_of(workloads.pod_template(SID, spec(), no_secret))
-
-
 def test_env_values_arrive_literally(settings: OperatorSettings) -> None:
     values = {"PLAIN": "/input/input.xlsx", "DOLLAR": "$(HOME) and $$(X) cost $5", "SHELL": "; rm -rf / `id`"}
     env = env_of(workloads.pod_template(SID, spec(env=values), settings))
@@ -199,6 +189,21 @@ def test_ondemand_phase_follows_the_job_and_waits_for_outputs() -> None:
     update = status.ondemand_update(failed, RecordState(collected={0, 1, 2}, failed={1}))
     assert (update.fields["phase"], update.fields["succeeded"], update.fields["failed"]) == ("Failed", 2, 1)
     assert update.conditions[0]["message"] == "FailedIndexes: failed runs [1]"
+
+
+def test_a_run_whose_outputs_were_refused_fails_the_service() -> None:
+    complete = _job(succeeded=3, completedIndexes="0-2", conditions=[{"type": "Complete", "status": "True"}])
+    state = RecordState(collected={0, 1, 2}, failed={1}, rejected={1: "the run wrote more than 10 files"})
+    update = status.ondemand_update(complete, state)
+    assert (update.fields["phase"], update.fields["succeeded"], update.fields["failed"]) == ("Failed", 2, 1)
+    conditions = {c["type"]: c for c in update.conditions}
+    assert conditions["RunsFinished"]["message"] == "OutputsRefused: failed runs [1]"
+    accepted = conditions["OutputsAccepted"]
+    assert (accepted["status"], accepted["reason"]) == ("False", "LimitExceeded")
+    assert accepted["message"] == "outputs refused: run 1: the run wrote more than 10 files"
+    fine = status.ondemand_update(complete, RecordState(collected={0, 1, 2}))
+    assert fine.fields["phase"] == "Succeeded"
+    assert {c["type"]: c["status"] for c in fine.conditions}["OutputsAccepted"] == "True"
 
 
 def test_a_condition_keeps_its_transition_time_while_its_status_holds() -> None:
@@ -299,3 +304,28 @@ def test_hostile_env_values_reach_the_container_literally_and_never_a_shell(
                     defined[entry["name"]] = kubernetes_expand(entry["value"], defined)
             for name, value in env.items():
                 assert defined[name] == value, (name, value)
+
+
+def test_output_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"FILES": "50", "BYTES": "4096", "DEPTH": "3", "RECORD_BYTES": "65536"}.items():
+        monkeypatch.setenv(f"OPERATOR_OUTPUT_MAX_{name}", value)
+    limits = OperatorSettings().output_limits
+    assert (limits.max_files, limits.max_bytes, limits.max_depth, limits.max_record_bytes) == (
+        50,
+        4096,
+        3,
+        65536,
+    )
+    monkeypatch.setenv("OPERATOR_OUTPUT_MAX_RECORD_BYTES", str(16 * 1024 * 1024))  # past MongoDB's cap
+    with pytest.raises(ValueError, match="output_max_record_bytes"):
+        OperatorSettings()
+
+
+def test_module_ingress_serves_https_on_its_own_host(settings: OperatorSettings) -> None:
+    persistent = AnalyticsSpec.parse({"image": "nginx:1", "jobType": "persistent", "port": 8080})
+    tls = settings.model_copy(update={"ingress_host": "apps.example", "ingress_tls_secret": "dt-tls"})
+    ingress = workloads.children(SID, persistent, tls)[2]
+    assert ingress["spec"]["tls"] == [{"secretName": "dt-tls", "hosts": ["apps.example"]}]
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+    plain = workloads.children(SID, persistent, settings)[2]
+    assert "tls" not in plain["spec"] and "annotations" not in plain["metadata"]

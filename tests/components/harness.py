@@ -7,6 +7,7 @@ made afterwards on the recorded inputs (plain dicts): they always run, unlike as
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,13 @@ from pulumi.runtime.stack import run_pulumi_func
 PROJECT = "dtpoc"
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 _SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def pushed_ref(tag: str) -> str:
+    """What the mocks answer for a pushed image: its tag with a digest derived from the tag (not one
+    constant for every image, so that a test can only match it by following the build's output)."""
+    return f"{tag}@sha256:{hashlib.sha256(tag.encode()).hexdigest()}"
+
 
 # Values the test stacks use for the required secrets (long enough for the length checks).
 SECRETS = {
@@ -86,9 +94,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.resources.append(Recorded(args.typ, args.name, inputs, has_secret, bool(args.custom), deps))
         outputs = dict(args.inputs)
         if args.typ == "docker-build:index:Image":
-            tag = (inputs.get("tags") or ["image:latest"])[0]
-            outputs["digest"] = "sha256:" + "ab" * 32
-            outputs["ref"] = f"{tag}@sha256:{'ab' * 32}"
+            ref = pushed_ref((inputs.get("tags") or ["image:latest"])[0])
+            outputs["digest"] = ref.partition("@")[2]
+            outputs["ref"] = ref
         if args.typ == "kubernetes:helm.sh/v3:Release":
             outputs["status"] = {"status": "deployed", "name": inputs.get("name")}
         return f"{args.name}-id", outputs

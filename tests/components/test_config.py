@@ -15,7 +15,7 @@ import yaml
 from components.config import REQUIRED_SECRETS, ConfigError, MissingSecretError, PlatformConfig
 
 from .conftest import build_platform
-from .harness import SECRETS, run_program
+from .harness import SECRETS, pushed_ref, run_program
 from .k8s import container, env_of, volumes_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -170,7 +170,9 @@ def test_prod_stack_uses_a_storage_class_and_a_registry() -> None:
     assert run.of_type("kubernetes:helm.sh/v3:Release") == []  # the cluster's own controller
     assert all(i.inputs["push"] is True for i in run.of_type("docker-build:index:Image"))
     api = container(run.one("Deployment", "orchestrator-api"))
-    assert api["image"].startswith("ghcr.io/cam-digital-hospitals/dtpoc-api:1.0.0@sha256:")
+    # The Deployment runs what the build answered for the pushed image.
+    assert api["image"] == run.outputs["images"]["api"]
+    assert run.outputs["images"]["api"] == pushed_ref("ghcr.io/cam-digital-hospitals/dtpoc-api:1.0.0")
     assert env_of(api)["API_MAX_UPLOAD_BYTES"] == "1073741824"
     assert "claimName" in volumes_of(run.one("Deployment", "mongodb"))["data"]["persistentVolumeClaim"]
 

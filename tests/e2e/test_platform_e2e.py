@@ -24,6 +24,8 @@ from pymongo import MongoClient
 
 from localdev.tools import REPO, Tools
 
+from ..kubectl import get_object
+
 pytestmark = [pytest.mark.cluster, pytest.mark.mongo, pytest.mark.pulumi, pytest.mark.slow]
 
 BASE = "/api/orchestrator/v1alpha1"
@@ -69,8 +71,8 @@ class Platform:
         )
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
-        result = self.kubectl("get", kind, name, "-o", "json", check=False)
-        return json.loads(result.stdout) if result.returncode == 0 else None
+        """None only for NotFound; a failing kubectl raises (so wait_deleted cannot pass on an error)."""
+        return get_object(self.kubectl, kind, name)
 
     def run_dir(self, sid: str, run: int) -> Path:
         return self.state_dir / "data" / sid / "runs" / str(run)

@@ -32,6 +32,8 @@ from services.shared import crd
 from services.shared.names import FILES_DATABASE, SERVICE_ID_LABEL
 from services.shared.records import ServiceRecord, services_collection
 
+from ...kubectl import get_object
+
 T = TypeVar("T")
 PVC = "orchestrator-data"
 MONGODB_SECRET = "mongodb-credentials"
@@ -132,12 +134,7 @@ class OperatorEnv:
         self.kubectl("apply", "-f", "-", input=json.dumps(manifest))
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
-        result = self.kubectl("get", kind, name, "-o", "json", check=False)
-        if result.returncode != 0:
-            if "NotFound" in result.stderr:
-                return None
-            raise RuntimeError(result.stderr)
-        return json.loads(result.stdout)
+        return get_object(self.kubectl, kind, name)
 
     def list(self, kind: str, selector: str | None = None) -> list[dict[str, Any]]:
         args = ["get", kind, "-o", "json"] + (["-l", selector] if selector else [])

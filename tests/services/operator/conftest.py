@@ -66,8 +66,14 @@ class OperatorProcess:
         except OSError:
             return False
 
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+    def log_text(self, since: int = 0) -> str:
+        """The log from character `since` on (a `len(log_text())` taken earlier)."""
+        return self.log.read_text(errors="replace")[since:] if self.log.exists() else ""
+
+    def handled(self, namespace: str, name: str, handler: str, since: int = 0) -> int:
+        """How often kopf logged `handler` ("Handler 'job_event'", "Timer 'sweep'") as succeeded on
+        object `name`: the operator's own word that it processed an event, after character `since`."""
+        return self.log_text(since).count(f"[{namespace}/{name}] {handler} succeeded.")
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no graceful stop, as if the node died."""

@@ -3,16 +3,21 @@
     uv run python bench/api/bench_api.py [--sizes 1,50,200] [--services 1000] [--files 1500]
 
 Starts its own FerretDB and local cluster (localdev), the API as a subprocess, and measures:
-- upload and download throughput through the API for 1 MB, 50 MB and 200 MB files, against direct
-  pymongo GridFS on the same FerretDB (same chunk size), as ratios (goal >= 0.8);
-- the API process's peak RSS while it moves each file, against its idle RSS (goal: no growth with size);
+- upload and download throughput through the API for 1 MB, 50 MB and 200 MB files, against pymongo's
+  own GridFS on the same FerretDB (same bucket and chunk size: `upload_from_stream`, and
+  `open_download_stream` read chunk by chunk, its chunk query in batches FerretDB's 48 MB message limit
+  allows), as ratios of the p50 times (goal >= 0.8). Per size: one untimed warm-up round, then
+  repetitions that alternate which side goes first;
+- the API process's peak RSS while it moves each file, against its idle RSS (goal: no growth with size,
+  less than 64 MiB above idle at every size);
 - listing 1,000 services (a page of 100, and all 1,000 in one page): p50 and p95 (goal p95 < 100 ms);
 - listing 1,500 files, limit=100, through the API (v1alpha1 and v1beta1) against the original platform's
   way on the same FerretDB, measured in the same run: GridFS `find()` with skip/limit in natural order,
   straight with pymongo (goal: the API's p50 and p95 no higher), and the same behind an endpoint like
   the original's (bench/api/original_listing.py: FastAPI on uvicorn), for the first page and a deep one
   (skip=1,400).
-Prints a table and writes JSON to bench/results/. Stops everything it started, by pid.
+Every request to the API carries its token (every read needs one). Prints a table and each goal with
+met / not met, and writes JSON to bench/results/. Stops everything it started, by pid.
 """
 
 from __future__ import annotations
@@ -23,25 +28,28 @@ import hashlib
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 from gridfs import AsyncGridFSBucket
+from gridfs.asynchronous.grid_file import AsyncGridOut
 from pymongo import AsyncMongoClient
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from bench.stats import Goal, Spread, percentile, print_goals  # noqa: E402
 from localdev import processes  # noqa: E402
 from localdev.cluster import LocalCluster  # noqa: E402
 from localdev.ferretdb import FerretDB  # noqa: E402
@@ -50,11 +58,14 @@ from services.api.contracts import V1Beta1  # noqa: E402
 from services.api.settings import BASE_PATH as V1ALPHA1_PATH  # noqa: E402
 from services.api.settings import V1BETA1_PATH  # noqa: E402
 from services.shared import crd  # noqa: E402
-from services.shared.files import CHUNK_SIZE, FileStore  # noqa: E402
+from services.shared.files import CHUNK_SIZE, READ_BATCH_BYTES, FileStore  # noqa: E402
 from services.shared.names import FILES_DATABASE  # noqa: E402
 from services.shared.records import services_collection  # noqa: E402
 
 MB = 1024 * 1024
+RATIO_GOAL = 0.8  # the API's throughput against pymongo's GridFS, at least
+RSS_GROWTH_GOAL_MB = 64  # the API's peak RSS above idle while it moves a file, at most
+LISTING_P95_GOAL_MS = 100
 TOKEN = "bench-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NAMESPACE = "bench"
@@ -181,57 +192,118 @@ async def direct_upload(bucket: AsyncGridFSBucket, data: bytes) -> tuple[float, 
     return time.perf_counter() - started, file_id
 
 
-async def direct_download(store: FileStore, file_id: object, size: int) -> float:
-    # GridFS' own reader (open_download_stream) fails on FerretDB past ~46 MiB with 1 MiB chunks
-    # (a reply larger than the 48 MB message limit); the bounded-batch reader is plain pymongo too.
+class BatchedChunks:
+    """The chunks collection as pymongo's GridFS reader sees it, with one change: its chunk query asks
+    for batches of `batch_size` chunks. The reader asks for the server's default first batch (101
+    chunks), a reply beyond FerretDB's 48 MB message limit with 1 MiB chunks (pymongo raises
+    ProtocolError past ~46 MiB; see services/shared/files.py); the API's reader uses the same batch."""
+
+    def __init__(self, chunks: Any, batch_size: int) -> None:
+        self._chunks = chunks
+        self._batch_size = batch_size
+
+    def find(self, *args: Any, **kwargs: Any) -> Any:
+        return self._chunks.find(*args, batch_size=self._batch_size, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._chunks, name)
+
+
+async def direct_download(bucket: AsyncGridFSBucket, file_id: object, size: int) -> float:
+    """pymongo's GridFS reader: `open_download_stream`, read chunk by chunk."""
     started = time.perf_counter()
-    doc = await store.files.find_one({"_id": file_id})
+    stream: AsyncGridOut = await bucket.open_download_stream(file_id)
+    # pymongo (pinned in uv.lock) keeps the chunks collection in `_chunks`; fail loudly if that changes.
+    assert hasattr(stream, "_chunks") and stream._chunk_iter is None
+    stream._chunks = BatchedChunks(stream._chunks, max(1, READ_BATCH_BYTES // CHUNK_SIZE))
     received = 0
-    async for chunk in store.iter_chunks(doc):
-        received += len(chunk)
-    assert received == size
+    while piece := await stream.readchunk():
+        received += len(piece)
+    await stream.close()
+    assert received == size, (received, size)
     return time.perf_counter() - started
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+async def in_turn(
+    first: Callable[[], Awaitable[None]], second: Callable[[], Awaitable[None]], swap: bool
+) -> None:
+    """Run both, `first` first unless `swap`: repetitions alternate the order, so that neither side always
+    meets a cache the other one warmed (or a FerretDB still writing the other one's chunks)."""
+    for step in (second, first) if swap else (first, second):
+        await step()
+
+
+@dataclass
+class Transfers:
+    """One size's samples: seconds per transfer on each side, and the API's peak RSS and CPU time."""
+
+    up_api: list[float] = field(default_factory=list)
+    up_direct: list[float] = field(default_factory=list)
+    down_api: list[float] = field(default_factory=list)
+    down_direct: list[float] = field(default_factory=list)
+    peak_up: int = 0
+    peak_down: int = 0
+    cpu_up: float = 0.0
+    cpu_down: float = 0.0
+
+    def spreads(self) -> dict[str, Spread]:
+        sides = ("up_api", "up_direct", "down_api", "down_direct")
+        return {side: Spread.of(getattr(self, side)) for side in sides}
+
+
+async def one_round(
+    client: httpx.AsyncClient, bucket: AsyncGridFSBucket, api_pid: int, size: int, swap: bool, into: Transfers
+) -> None:
+    """Upload the same fresh content through the API and straight to GridFS, then download both."""
+    data = os.urandom(size)  # fresh content: identical content would be de-duplicated
+    ids: dict[str, Any] = {}
+
+    async def up_direct() -> None:
+        elapsed, ids["direct"] = await direct_upload(bucket, data)
+        into.up_direct.append(elapsed)
+
+    async def up_api() -> None:
+        with RssSampler(api_pid) as sampler:
+            elapsed, ids["api"] = await api_upload(client, data)
+        into.up_api.append(elapsed)
+        into.peak_up = max(into.peak_up, sampler.peak)
+        into.cpu_up += sampler.cpu_seconds
+
+    async def down_direct() -> None:
+        into.down_direct.append(await direct_download(bucket, ids["direct"], size))
+
+    async def down_api() -> None:
+        with RssSampler(api_pid) as sampler:
+            into.down_api.append(await api_download(client, ids["api"], size))
+        into.peak_down = max(into.peak_down, sampler.peak)
+        into.cpu_down += sampler.cpu_seconds
+
+    await in_turn(up_direct, up_api, swap)
+    await in_turn(down_direct, down_api, swap)
+    await bucket.delete(ids["direct"])
+    await client.delete(f"/files/{ids['api']}", headers=AUTH)
 
 
 async def bench_transfers(base_url: str, api_pid: int, mongo_url: str, sizes: list[int]) -> list[dict]:
     mongo = AsyncMongoClient(mongo_url)
-    store = FileStore(mongo)
-    direct_bucket = store.bucket  # the API's own bucket: same database, same chunk size
+    direct_bucket = FileStore(mongo).bucket  # the API's own bucket: same database, same chunk size
     results = []
     async with httpx.AsyncClient(base_url=base_url, timeout=600, headers=AUTH) as client:
-        await client.get("/files/")  # warm the connection and the API's MongoDB pool
+        await client.get("/files/")  # the connection and the API's MongoDB pool
         idle = psutil.Process(api_pid).memory_info().rss
         for size_mb in sizes:
             size = size_mb * MB
-            repeats = 15 if size_mb <= 1 else 3 if size_mb <= 50 else 2
+            repeats = 16 if size_mb <= 1 else 4 if size_mb <= 50 else 2  # even: each order equally often
             row: dict = {"size_mb": size_mb, "repeats": repeats}
-            up_api, up_direct, down_api, down_direct, peak_up, peak_down = [], [], [], [], 0, 0
-            cpu_up, cpu_down = 0.0, 0.0
-            for _ in range(repeats):
-                data = os.urandom(size)  # fresh content: identical content would be de-duplicated
-                elapsed, direct_id = await direct_upload(direct_bucket, data)
-                up_direct.append(elapsed)
-                with RssSampler(api_pid) as sampler:
-                    elapsed, api_id = await api_upload(client, data)
-                up_api.append(elapsed)
-                peak_up = max(peak_up, sampler.peak)
-                cpu_up += sampler.cpu_seconds
-                down_direct.append(await direct_download(store, direct_id, size))
-                with RssSampler(api_pid) as sampler:
-                    down_api.append(await api_download(client, api_id, size))
-                peak_down = max(peak_down, sampler.peak)
-                cpu_down += sampler.cpu_seconds
-                await direct_bucket.delete(direct_id)
-                await client.delete(f"/files/{api_id}", headers=AUTH)
-                del data
-            up_api_s, up_direct_s = statistics.median(up_api), statistics.median(up_direct)
-            down_api_s, down_direct_s = statistics.median(down_api), statistics.median(down_direct)
+            await one_round(client, direct_bucket, api_pid, size, False, Transfers())  # warm-up, untimed
+            samples = Transfers()
+            for repeat in range(repeats):
+                await one_round(client, direct_bucket, api_pid, size, repeat % 2 == 1, samples)
+            spreads = samples.spreads()
+            up_api_s, up_direct_s = spreads["up_api"].p50, spreads["up_direct"].p50
+            down_api_s, down_direct_s = spreads["down_api"].p50, spreads["down_direct"].p50
             row.update(
+                seconds={side: asdict(spread) for side, spread in spreads.items()},
                 upload_api_mb_s=size_mb / up_api_s,
                 upload_direct_mb_s=size_mb / up_direct_s,
                 upload_ratio=up_direct_s / up_api_s,
@@ -239,10 +311,10 @@ async def bench_transfers(base_url: str, api_pid: int, mongo_url: str, sizes: li
                 download_direct_mb_s=size_mb / down_direct_s,
                 download_ratio=down_direct_s / down_api_s,
                 idle_rss_mb=idle / MB,
-                peak_rss_upload_mb=peak_up / MB,
-                peak_rss_download_mb=peak_down / MB,
-                api_cpu_ms_per_mb_upload=cpu_up * 1000 / (size_mb * repeats),
-                api_cpu_ms_per_mb_download=cpu_down * 1000 / (size_mb * repeats),
+                peak_rss_upload_mb=samples.peak_up / MB,
+                peak_rss_download_mb=samples.peak_down / MB,
+                api_cpu_ms_per_mb_upload=samples.cpu_up * 1000 / (size_mb * repeats),
+                api_cpu_ms_per_mb_download=samples.cpu_down * 1000 / (size_mb * repeats),
             )
             results.append(row)
             print(
@@ -395,7 +467,7 @@ def print_file_listing(listing: dict) -> None:
 
 
 def print_table(transfers: list[dict], listing: dict) -> None:
-    print("\nThroughput (MB/s, median) and API memory (RSS, MiB)")
+    print("\nThroughput (MB/s, from the p50 times) and API memory (RSS, MiB)")
     header = (
         f"{'size':>6} | {'up API':>7} {'up direct':>9} {'ratio':>5} | {'down API':>8} {'down direct':>11} "
         f"{'ratio':>5} | {'idle':>5} {'peak up':>7} {'peak down':>9}"
@@ -419,6 +491,37 @@ def print_table(transfers: list[dict], listing: dict) -> None:
             ("launch", "launch"),
         ):
             print(f"  {label:<20} p50 {listing[key + '_p50_ms']:6.1f}   p95 {listing[key + '_p95_ms']:6.1f}")
+
+
+def goals(transfers: list[dict], listing: dict, file_listing: dict) -> list[Goal]:
+    out: list[Goal] = []
+    for r in transfers:
+        size = f"{r['size_mb']} MB"
+        for direction in ("upload", "download"):
+            ratio = r[f"{direction}_ratio"]
+            out.append(Goal(f"{size} {direction}, API / GridFS", ratio, RATIO_GOAL, at_most=False))
+        for direction in ("upload", "download"):
+            growth = r[f"peak_rss_{direction}_mb"] - r["idle_rss_mb"]
+            out.append(Goal(f"{size} {direction}, API RSS above idle", growth, RSS_GROWTH_GOAL_MB, "MiB"))
+    for limit in (100, 1000) if listing else ():
+        p95 = listing[f"list_{limit}_p95_ms"]
+        out.append(
+            Goal(f"listing {limit} of {listing['services']} services, p95", p95, LISTING_P95_GOAL_MS, "ms")
+        )
+    # File listing: each version's p50 and p95 no higher than the original's query in the same run.
+    pages = (("first", "first page"), ("deep", "deep page")) if file_listing else ()
+    for label, page in pages:
+        for version in ("v1alpha1", "v1beta1"):
+            for q in ("p50", "p95"):
+                out.append(
+                    Goal(
+                        f"{file_listing['files']} files, {page}, {version} {q} (goal: the original's query)",
+                        file_listing[f"{label}_{version}_{q}_ms"],
+                        file_listing[f"{label}_original_{q}_ms"],
+                        "ms",
+                    )
+                )
+    return out
 
 
 def main() -> None:
@@ -463,6 +566,7 @@ def main() -> None:
     print_table(transfers, listing)
     if file_listing:
         print_file_listing(file_listing)
+    held = goals(transfers, listing, file_listing)
     results = {
         "when": datetime.now(UTC).isoformat(),
         "machine": {
@@ -474,6 +578,7 @@ def main() -> None:
         "transfers": transfers,
         "listing": listing,
         "file_listing": file_listing,
+        "goals": [goal.as_json() for goal in held],
     }
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -484,6 +589,7 @@ def main() -> None:
             f"API CPU per MB at {r['size_mb']} MB: upload {r['api_cpu_ms_per_mb_upload']:.1f} ms, "
             f"download {r['api_cpu_ms_per_mb_download']:.1f} ms"
         )
+    print_goals(held)
     print(f"\nwrote {out}")
 
 

@@ -12,7 +12,8 @@ Starts its own FerretDB and local cluster (localdev), the operator as a subproce
 - 100 resources created at once (concurrent POSTs) -> every Job created: total time (goal < 30 s),
   and until every resource is Succeeded;
 - the operator's RSS: idle after start, and peak over the whole run (sampled every 20 ms).
-Prints a table and writes JSON to bench/results/. Stops everything it started, by pid.
+Prints a table and each goal with met / not met, and writes JSON to bench/results/. Stops everything it
+started, by pid.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import contextlib
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import threading
@@ -42,6 +42,7 @@ from pymongo import AsyncMongoClient
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from bench.stats import Goal, Spread, print_goals  # noqa: E402
 from localdev import processes  # noqa: E402
 from localdev.cluster import LocalCluster  # noqa: E402
 from localdev.ferretdb import FerretDB  # noqa: E402
@@ -55,6 +56,9 @@ NAMESPACE = "bench"
 PVC = "orchestrator-data"
 IMAGE = "example.org/bench-module:1"
 OUTPUT_NAMES = ("kpis.json", "trace.csv")  # what each stand-in run writes (~50 KB together)
+LAUNCH_P50_GOAL_S = 1.0
+COLLECT_P50_GOAL_S = 2.0
+BURST_GOAL_S = 30.0
 
 
 class RssSampler:
@@ -82,18 +86,27 @@ class RssSampler:
         self._thread.join()
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
 def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "n": len(values),
-        "p50_s": statistics.median(values),
-        "p95_s": percentile(values, 95),
-        "max_s": max(values),
-    }
+    spread = Spread.of(values)
+    return {"n": spread.n, "p50_s": spread.p50, "p95_s": spread.p95, "max_s": spread.max}
+
+
+def goals(results: dict) -> list[Goal]:
+    return [
+        Goal("launch -> workload, p50", results["launch_to_workload"]["p50_s"], LAUNCH_P50_GOAL_S, "s"),
+        Goal(
+            "run finished -> outputs stored, p50",
+            results["run_finished_to_outputs_stored"]["p50_s"],
+            COLLECT_P50_GOAL_S,
+            "s",
+        ),
+        Goal(
+            f"burst of {results['burst']['resources']}: all workloads created",
+            results["burst"]["all_workloads_created_s"],
+            BURST_GOAL_S,
+            "s",
+        ),
+    ]
 
 
 def prepare_cluster(cluster: LocalCluster, data_dir: Path) -> None:
@@ -406,6 +419,8 @@ def main() -> None:
         "platform": platform.platform(),
     }
     results["settings"] = vars(args)
+    held = goals(results)
+    results["goals"] = [goal.as_json() for goal in held]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = REPO / "bench" / "results" / f"operator-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -426,6 +441,7 @@ def main() -> None:
     )
     rss = results["operator_rss_mb"]
     print(f"operator RSS: idle {rss['idle']:.0f} MiB, peak {rss['peak']:.0f} MiB")
+    print_goals(held)
     print(f"written to {out.relative_to(REPO)}")
 
 

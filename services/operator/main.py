@@ -144,7 +144,9 @@ async def deployment_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Mem
 
 def run() -> None:
     """Console entry point `dtpoc-operator`."""
-    kopf.configure(verbose=False)
+    # log_prefix: each handler's lines name their object ("[namespace/name] Handler ... succeeded."),
+    # as `kopf run` does by default; without it the log cannot say which resource a line is about.
+    kopf.configure(verbose=False, log_prefix=True)
     logging.getLogger("kopf.objects").setLevel(logging.INFO)
     kopf.run(
         standalone=True,

@@ -14,13 +14,17 @@ from .harness import Run, run_program
 
 
 def build_platform(config: dict[str, Any] | None = None, **platform_args: Any) -> Run:
-    """The whole platform from stack config (the required secrets are set unless `secrets` is given)."""
+    """The whole platform from stack config (the required secrets are set unless `secrets` is given).
+    `run.outputs["images"]`: what its images component answered (`operator_ref`, `api_ref`)."""
     secrets = platform_args.pop("secrets", None)
 
     def program() -> Platform:
         return Platform("dtpoc", PlatformArgs(PlatformConfig.load(), **platform_args))
 
-    return run_program(program, config, secrets=secrets)
+    def images(platform: Platform) -> dict[str, Any]:
+        return {"images": {"operator": platform.images.operator_ref, "api": platform.images.api_ref}}
+
+    return run_program(program, config, secrets=secrets, resolve_result=images)
 
 
 @pytest.fixture(scope="module")

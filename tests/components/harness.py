@@ -24,7 +24,8 @@ DOCKER_IMAGE = "pulumi-python:dynamic/dtpoc:DockerImage"
 
 
 def pushed_ref(tag: str) -> str:
-    """What the mocks answer for a pushed image: its tag with a digest derived from the tag."""
+    """What the mocks answer for a pushed image: its tag with a digest derived from the tag (not one
+    constant for every image, so that a test can only match it by following the build's output)."""
     return f"{tag}@sha256:{hashlib.sha256(tag.encode()).hexdigest()}"
 
 

@@ -190,6 +190,8 @@ def test_prod_stack_uses_a_storage_class_and_a_registry() -> None:
     images = {i.inputs["repository"]: i.inputs for i in run.of_type(DOCKER_IMAGE)}
     assert all(i["push"] is True and i["extraTags"] == ["1.0.0"] for i in images.values())
     api = container(run.one("Deployment", "orchestrator-api"))
+    # The Deployment runs what the images component answered, and that is the pushed build's output.
+    assert api["image"] == run.outputs["images"]["api"]
     assert api["image"] == pushed_ref(images["ghcr.io/cam-digital-hospitals/dtpoc-api"]["tag"])
     assert env_of(api)["API_MAX_UPLOAD_BYTES"] == "1073741824"
     assert "claimName" in volumes_of(run.one("Deployment", "mongodb"))["data"]["persistentVolumeClaim"]

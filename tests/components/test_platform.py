@@ -227,6 +227,8 @@ def test_image_build_through_config(build) -> None:
         image = images[f"dtpoc-images-{service}"]
         assert image.inputs["tag"].startswith(f"ghcr.io/org/dtpoc-{service}:")
         deployment = run.one("Deployment", f"orchestrator-{service}")
+        # Each Deployment runs what the images component answered, and that is the build's output.
+        assert container(deployment)["image"] == run.outputs["images"][service]
         assert container(deployment)["image"] == pushed_ref(image.inputs["tag"])
         assert run.waits_for(deployment, DOCKER_IMAGE)  # the image's output is an input of the Deployment
 

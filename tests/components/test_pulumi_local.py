@@ -19,6 +19,7 @@ from localdev.cluster import LocalCluster
 from localdev.pulumi import PulumiWorkspace
 from services.shared import crd
 
+from ..kubectl import object_names
 from .local_stack import LocalStack, copy_project
 
 pytestmark = [pytest.mark.pulumi, pytest.mark.cluster, pytest.mark.slow]
@@ -43,11 +44,8 @@ INVALID_ANALYTICS = {
 
 
 def names(cluster: LocalCluster, kind: str, namespace: str | None = NAMESPACE) -> set[str]:
-    args = ["get", kind, "-o", "json"] + (["-n", namespace] if namespace else [])
-    result = cluster.kubectl(*args, check=False)
-    if result.returncode != 0:
-        return set()
-    return {item["metadata"]["name"] for item in json.loads(result.stdout)["items"]}
+    """Raises when kubectl fails: "nothing left" must come from the apiserver, not from an error."""
+    return object_names(cluster.kubectl, kind, *(["-n", namespace] if namespace else []))
 
 
 @pytest.fixture

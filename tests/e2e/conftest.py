@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from localdev.tools import REPO, Tools
-from tests.kube import kubectl_get
+from tests.kubectl import get_object
 
 BASE = "/api/orchestrator/v1beta1"  # the platform's own shapes (the seed's are tested in tests/compat)
 
@@ -61,7 +61,7 @@ class Platform:
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         """The object, None when Kubernetes says NotFound; any other kubectl failure raises."""
-        return kubectl_get(self.kubectl, kind, name)
+        return get_object(self.kubectl, kind, name)
 
     def ctr(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         address = Path("/run/dtpoc") / self.state["instance"] / "containerd.sock"

@@ -1,6 +1,9 @@
 """Property-based: whatever schemathesis sends from the OpenAPI document (valid and invalid input, with
 and without the token), a real `dtpoc-api` process on FerretDB and the local kube-apiserver never
 answers 5xx, never lets Kubernetes refuse what it accepted, and answers as its OpenAPI document says.
+Every case of a secured operation (all but health: every read needs a token too) is sent first without
+a token: 401, and for a change (POST, DELETE) nothing stored changes (records, files and chunks counted
+before and after); then with the admin token (changes) or the read token (reads).
 
 Every case is counted (operation and status, see `FuzzTally`); the last test checks the run made at
 least `FUZZ_MIN_CASES` of them. In the suite: `FUZZ_EXAMPLES` examples per operation (default 120,
@@ -11,13 +14,15 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from typing import ClassVar
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pymongo import MongoClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -27,11 +32,13 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from localdev.cluster import LocalCluster
+from localdev.ferretdb import FerretDB
 from services.api.main import create_app
 from services.api.models import IMAGE_PATTERN, TAG_PATTERN
 from services.api.settings import BASE_PATH, ApiSettings
 from services.shared import crd
 from services.shared.crd import ENV_NAME_PATTERN
+from services.shared.names import FILES_DATABASE, RECORDS_DATABASE, SERVICES_COLLECTION
 
 from .conftest import AUTH, READ_AUTH, LiveApi
 
@@ -49,9 +56,14 @@ class FuzzTally:
     cases: ClassVar[Counter[str]] = Counter()
     statuses: ClassVar[Counter[str]] = Counter()
     server_errors: ClassVar[list[str]] = []
+    # Answers to the secured cases sent without a token, per (operation, status).
+    anonymous: ClassVar[Counter[tuple[str, int]]] = Counter()
 
     @classmethod
-    def add(cls, operation: str, status: int, body: str) -> None:
+    def add(cls, operation: str, status: int, body: str, *, token: bool = True) -> None:
+        if not token:
+            cls.anonymous[(operation, status)] += 1
+            operation = f"{operation} without token"
         cls.cases[operation] += 1
         cls.statuses[f"{status // 100}xx"] += 1
         if status >= 500:
@@ -62,7 +74,65 @@ class FuzzTally:
         lines = [f"fuzz: {sum(cls.cases.values())} cases, answers {dict(sorted(cls.statuses.items()))}"]
         lines += [f"  {n:5d}  {op}" for op, n in sorted(cls.cases.items())]
         lines += [f"  5xx: {e}" for e in cls.server_errors]
+        anonymous = sorted(cls.anonymous.items())
+        lines += [f"  without token: {op} -> {status}: {n}" for (op, status), n in anonymous]
         return "\n".join(lines)
+
+
+MUTATING = ("POST", "DELETE")  # the operations that need the admin token; the read token reads
+OPEN_PATHS = ("/healthz", "/readyz")  # per version: the only operations without a token
+
+
+def secured_operations() -> set[tuple[str, str]]:
+    """(method, path) of every operation whose OpenAPI document names a `security`."""
+    return {
+        (method.upper(), path)
+        for path, operations in create_app(ApiSettings()).openapi()["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security")
+    }
+
+
+@pytest.fixture(scope="module")
+def stored(ferretdb: FerretDB) -> Iterator[Callable[[], dict[str, int]]]:
+    """What the API has written: services records, GridFS files and chunks, counted."""
+    with MongoClient(ferretdb.url) as client:
+        files = client[FILES_DATABASE]
+
+        def counts() -> dict[str, int]:
+            return {
+                "records": client[RECORDS_DATABASE][SERVICES_COLLECTION].count_documents({}),
+                "files": files["fs.files"].count_documents({}),
+                # collStats: FerretDB counts the rows without reading every chunk's bytes (seconds).
+                "chunks": int(files.command("collStats", "fs.chunks")["count"]),
+            }
+
+        yield counts
+
+
+def refused_before_authentication(response: Any) -> bool:
+    """What is refused before the token is looked at, with or without it: a path that reaches no
+    operation (the router's own 404), and a body that cannot be decoded at all (FastAPI decodes it before
+    any dependency runs, the token check included: not JSON, 422 json_invalid; not multipart, 400)."""
+    if response.status_code not in (400, 404, 422):
+        return False
+    detail = response.json().get("detail")
+    if response.status_code == 404:
+        return detail == "Not Found"
+    if response.status_code == 422:
+        return isinstance(detail, list) and all(error.get("type") == "json_invalid" for error in detail)
+    return response.status_code == 400 and detail == "There was an error parsing the body"
+
+
+def test_every_operation_but_health_needs_a_token() -> None:
+    """The operations sent without a token below (those with an OpenAPI `security`) are every operation
+    but health and readiness, in every version: reads included, not only the mutating ones."""
+    paths = create_app(ApiSettings()).openapi()["paths"]
+    everything = {(method.upper(), path) for path, operations in paths.items() for method in operations}
+    secured = secured_operations()
+    assert {method for method, _ in secured} == {"GET", *MUTATING}
+    assert everything - secured == {(m, p) for m, p in everything if p.endswith(OPEN_PATHS)}
+    assert all(not path.endswith(OPEN_PATHS) for _, path in secured)
 
 
 @schema.parametrize()
@@ -76,11 +146,26 @@ class FuzzTally:
         HealthCheck.filter_too_much,
     ],
 )
-def test_no_server_errors_and_answers_as_documented(case, live_api: LiveApi) -> None:
+def test_no_server_errors_and_answers_as_documented(
+    case, live_api: LiveApi, stored: Callable[[], dict[str, int]]
+) -> None:
+    operation = f"{case.method.upper()} {case.path}"
+    with_token = case.method.upper() in MUTATING
+    # The operation as documented (schemathesis also sends other methods to a path: those get 405).
+    secured = case.method.upper() == case.operation.method.upper() and case.operation.definition.raw.get(
+        "security"
+    )
+    if secured:
+        # What is stored is counted around the changes only: a read that is refused has nothing to write.
+        before = stored() if with_token else None
+        anonymous = case.call(base_url=live_api.url, timeout=60)
+        FuzzTally.add(operation, anonymous.status_code, anonymous.text, token=False)
+        assert anonymous.status_code == 401 or refused_before_authentication(anonymous), anonymous.text
+        if before is not None:
+            assert stored() == before, f"{operation} without the token changed what is stored"
     # Changes with the admin token, reads with the read token (test_auth.py covers who may do what).
-    changes = case.method.upper() in ("POST", "DELETE")
-    response = case.call(base_url=live_api.url, headers=AUTH if changes else READ_AUTH, timeout=60)
-    FuzzTally.add(f"{case.method.upper()} {case.path}", response.status_code, response.text)
+    response = case.call(base_url=live_api.url, headers=AUTH if with_token else READ_AUTH, timeout=60)
+    FuzzTally.add(operation, response.status_code, response.text)
     case.validate_response(
         response,
         checks=[
@@ -104,6 +189,9 @@ def test_the_run_made_enough_cases_and_no_server_error() -> None:
     total = sum(FuzzTally.cases.values())
     assert total >= MIN_CASES, FuzzTally.summary()
     assert FuzzTally.server_errors == []
+    # Every secured operation was sent without a token, and answered 401 (not only refused unread).
+    refused = {op for (op, status) in FuzzTally.anonymous if status == 401}
+    assert refused == {f"{method} {path}" for method, path in secured_operations()}, FuzzTally.summary()
 
 
 # Every launch the API accepts, Kubernetes accepts too (the CRD's schema and CEL rules): generate

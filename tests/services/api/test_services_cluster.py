@@ -19,6 +19,7 @@ from localdev.cluster import LocalCluster
 from services.shared import crd
 from services.shared.names import SERVICE_ID_LABEL
 
+from ...kubectl import get_object
 from .conftest import AUTH, BASE_PATH, make_settings, running
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mongo]
@@ -27,13 +28,7 @@ IMAGE = "ghcr.io/cam-digital-hospitals/digital-hosp-des"
 
 
 def resource(cluster: LocalCluster, namespace: str, name: str) -> dict | None:
-    result = cluster.kubectl(
-        "get", f"{crd.PLURAL}.{crd.GROUP}", name, "-n", namespace, "-o", "json", check=False
-    )
-    if result.returncode != 0:
-        assert "NotFound" in result.stderr, result.stderr
-        return None
-    return json.loads(result.stdout)
+    return get_object(cluster.kubectl, f"{crd.PLURAL}.{crd.GROUP}", name, "-n", namespace)
 
 
 def set_status(cluster: LocalCluster, namespace: str, name: str, status: dict) -> None:

@@ -32,6 +32,8 @@ from services.shared import crd
 from services.shared.names import FILES_DATABASE, SERVICE_ID_LABEL
 from services.shared.records import ServiceRecord, services_collection
 
+from ...kubectl import get_object
+
 T = TypeVar("T")
 PVC = "orchestrator-data"
 
@@ -63,8 +65,14 @@ class OperatorProcess:
         except OSError:
             return False
 
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+    def log_text(self, since: int = 0) -> str:
+        """The log from character `since` on (a `len(log_text())` taken earlier)."""
+        return self.log.read_text(errors="replace")[since:] if self.log.exists() else ""
+
+    def handled(self, namespace: str, name: str, handler: str, since: int = 0) -> int:
+        """How often kopf logged `handler` ("Handler 'job_event'", "Timer 'sweep'") as succeeded on
+        object `name`: the operator's own word that it processed an event, after character `since`."""
+        return self.log_text(since).count(f"[{namespace}/{name}] {handler} succeeded.")
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no graceful stop, as if the node died."""
@@ -130,12 +138,7 @@ class OperatorEnv:
         self.kubectl("apply", "-f", "-", input=json.dumps(manifest))
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
-        result = self.kubectl("get", kind, name, "-o", "json", check=False)
-        if result.returncode != 0:
-            if "NotFound" in result.stderr:
-                return None
-            raise RuntimeError(result.stderr)
-        return json.loads(result.stdout)
+        return get_object(self.kubectl, kind, name)
 
     def list(self, kind: str, selector: str | None = None) -> list[dict[str, Any]]:
         args = ["get", kind, "-o", "json"] + (["-l", selector] if selector else [])

@@ -8,16 +8,19 @@ files are written into each run's output directory, then scheduling resumes and 
 from __future__ import annotations
 
 import json
-import time
 
 from bson import ObjectId
 
+from services.shared import crd
 from services.shared.files import output_file_id
 from services.shared.records import ServiceRecord
 
 from .conftest import OperatorEnv, OperatorProcess, eventually
 
 IMAGE = "example.org/simulation:2"
+# kopf's progress of the `launch` handler (retries, last message): services/operator/main.py's PREFIX
+# and the handler's id (not imported: importing main registers the handlers in this process).
+LAUNCH_PROGRESS = "orchestrator.eng.cam.ac.uk/launch"
 
 
 def outputs_of(run: int) -> dict[str, bytes]:
@@ -84,18 +87,23 @@ def test_three_runs_outputs_are_stored_once_each_in_index_order(
     assert (status["succeeded"], status["failed"], status["active"], status["outputs"]) == (3, 0, 0, 6)
     assert_outputs_stored_once_in_run_order(operator_env, sid, 3)
 
-    # A restarted operator resumes the finished resource and stores nothing again.
+    # A restarted operator resumes the finished resource and stores nothing again: once it has handled
+    # the resume and the events of the Job and of each finished pod (each of which may collect).
     operator.stop()
     again = operator_env.start_operator()
-    eventually(lambda: "Resuming is processed: 1 succeeded" in again.log_text(), 30, "the resume handler")
-    time.sleep(1)
+    ns = operator_env.namespace
+    lines = [f"[{ns}/{sid}] Resuming is processed: 1 succeeded", f"[{ns}/ana-{sid}] Handler 'job_event'"]
+    lines += [f"[{ns}/{p['metadata']['name']}] Handler 'pod_event'" for p in operator_env.pods(sid)]
+    assert len(lines) == 2 + 3
+    for line in lines:
+        eventually(lambda line=line: line in again.log_text(), 30, f"the operator to log {line!r}")
     assert_outputs_stored_once_in_run_order(operator_env, sid, 3)
     assert len(operator_env.list("jobs")) == 1
 
 
-def test_status_follows_the_job_from_pending_to_succeeded(
-    operator_env: OperatorEnv, operator: OperatorProcess
-) -> None:
+def test_status_follows_the_job_from_pending_to_succeeded(operator_env: OperatorEnv) -> None:
+    # A sweep every 2 s: each re-reads the Job and the record and publishes the status again.
+    operator = operator_env.start_operator(OPERATOR_SWEEP_SECONDS="2")
     sid = operator_env.insert_record(image=IMAGE, reps=2)
     with operator_env.scheduling_paused():
         operator_env.create_analytics(sid, {"image": IMAGE, "jobType": "ondemand", "reps": 2})
@@ -104,8 +112,15 @@ def test_status_follows_the_job_from_pending_to_succeeded(
         assert (status["active"], status["succeeded"], status["outputs"]) == (2, 0, 0)
         assert operator_env.condition(sid, "WorkloadCreated")["status"] == "True"
         assert operator_env.condition(sid, "RunsFinished")["status"] == "False"
-        time.sleep(1)
-        assert operator_env.analytics_status(sid)["phase"] == "Pending"  # and it stays so
+        # And it stays so: after two sweeps logged from here on (so one began after this point), the
+        # status is still the one read above.
+        since = len(operator.log_text())
+        eventually(
+            lambda: operator.handled(operator_env.namespace, sid, "Timer 'sweep'", since) >= 2,
+            30,
+            "two sweeps of the pending resource",
+        )
+        assert operator_env.analytics_status(sid) == status
 
     status = operator_env.wait_phase(sid, "Succeeded")
     assert (status["succeeded"], status["failed"], status["active"]) == (2, 0, 0)
@@ -209,10 +224,18 @@ def test_a_persistent_spec_update_rolls_the_deployment(
     assert operator_env.condition(sid, "SpecApplied")["status"] == "True"
 
 
+def launch_retries(env: OperatorEnv, sid: str) -> int:
+    """How often the launch handler has been retried: kopf's own progress record on the resource."""
+    resource = env.get(crd.PLURAL, sid) or {}
+    progress = (resource["metadata"].get("annotations") or {}).get(LAUNCH_PROGRESS)
+    return int(json.loads(progress).get("retries") or 0) if progress else 0
+
+
 def test_an_unknown_record_id_stays_pending(operator_env: OperatorEnv, operator: OperatorProcess) -> None:
     sid = str(ObjectId())
     operator_env.create_analytics(sid, {"image": IMAGE, "jobType": "persistent"})
     eventually(lambda: operator_env.condition(sid, "RecordFound"), 30, "RecordFound")
-    time.sleep(1.5)  # several retries later
+    eventually(lambda: launch_retries(operator_env, sid) >= 3, 30, "three retries of the launch handler")
     assert operator_env.analytics_status(sid)["phase"] == "Pending"
+    assert operator_env.condition(sid, "RecordFound")["reason"] == "RecordMissing"
     assert operator_env.get("deployment", f"ana-{sid}") is None

@@ -53,6 +53,9 @@ PIECES = (
     "orchestrator",
 )
 
+# Kubernetes' imagePullPolicy values (config moduleImagePullPolicy).
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+
 
 class IngressController(StrEnum):
     INSTALL = "install"  # the program installs ingress-nginx
@@ -129,6 +132,7 @@ class PlatformConfig:
     mongo_express_image: str = MongoExpress.image
     simulated_pieces: tuple[str, ...] = ()
     real_node_selector: str = ""
+    module_image_pull_policy: str = ""
 
     def __post_init__(self) -> None:
         _check(lambda: check_dns_label(self.namespace, "namespace"))
@@ -231,6 +235,11 @@ class PlatformConfig:
                 f"simulatedPieces: unknown piece(s) {', '.join(unknown)}; the pieces are {', '.join(PIECES)}"
             )
         _check(lambda: Placement.from_selector(self.real_node_selector))
+        if self.module_image_pull_policy not in ("", *PULL_POLICIES):
+            raise ConfigError(
+                f"moduleImagePullPolicy must be one of {', '.join(PULL_POLICIES)} (or empty for Kubernetes' "
+                f"default), got {self.module_image_pull_policy!r}"
+            )
 
     # --- derived settings ----------------------------------------------------------------------------
 
@@ -329,6 +338,7 @@ class PlatformConfig:
             mongo_express_image=_str(cfg, "mongoExpressImage", cls.mongo_express_image),
             simulated_pieces=_str_list(cfg, "simulatedPieces"),
             real_node_selector=_str(cfg, "realNodeSelector", cls.real_node_selector),
+            module_image_pull_policy=_str(cfg, "moduleImagePullPolicy", cls.module_image_pull_policy),
         )
 
 

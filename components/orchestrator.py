@@ -107,6 +107,7 @@ class OrchestratorArgs:
     ingress: IngressSettings | None = None
     module_ingress_class: str = "nginx"
     module_ingress_host: str | None = None
+    module_image_pull_policy: str | None = None  # OperatorSettings.image_pull_policy
     max_upload_bytes: int = 100 * MIB
     cors_origins: Sequence[str] = field(default_factory=tuple)
     api_replicas: int = 1
@@ -251,6 +252,11 @@ class Orchestrator(pulumi.ComponentResource):
                     *(
                         [env("OPERATOR_INGRESS_HOST", args.module_ingress_host)]
                         if args.module_ingress_host
+                        else []
+                    ),
+                    *(
+                        [env("OPERATOR_IMAGE_PULL_POLICY", args.module_image_pull_policy)]
+                        if args.module_image_pull_policy
                         else []
                     ),
                     *mongodb_env(args),

@@ -214,6 +214,7 @@ class Platform(pulumi.ComponentResource):
                 ingress=self.ingress_settings,
                 module_ingress_class=cfg.ingress_class,
                 module_ingress_host=cfg.ingress_host or None,
+                module_image_pull_policy=cfg.module_image_pull_policy or None,
                 max_upload_bytes=cfg.api_max_upload_bytes,
                 cors_origins=cfg.api_cors_origins,
                 chown_data=cfg.storage_mode is StorageMode.HOST_PATH,

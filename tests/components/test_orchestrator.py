@@ -41,6 +41,7 @@ def run():
         cors_origins=("https://dtpoc.example.org",),
         max_upload_bytes=200 * 1024 * 1024,
         module_ingress_host="dtpoc.example.org",
+        module_image_pull_policy="Never",
     )
 
 
@@ -195,6 +196,7 @@ def test_operator_workload(run) -> None:
         "OPERATOR_MONGODB_SECRET": "mongodb-credentials",
         "OPERATOR_INGRESS_CLASS": "nginx",
         "OPERATOR_INGRESS_HOST": "dtpoc.example.org",
+        "OPERATOR_IMAGE_PULL_POLICY": "Never",
         **MONGODB_ENV,
     }
     assert mounts_of(c) == {"/data": ("data", None), "/tmp": ("tmp", None), **SECRET_MOUNTS}
@@ -267,7 +269,9 @@ def test_host_path_data_gets_a_chown_init_container() -> None:
 def test_without_ingress_there_is_no_ingress() -> None:
     run = orchestrator_run()
     assert run.kinds("Ingress") == []
-    assert "OPERATOR_INGRESS_HOST" not in env_of(container(run.one("Deployment", "orchestrator-operator")))
+    operator_env = env_of(container(run.one("Deployment", "orchestrator-operator")))
+    assert "OPERATOR_INGRESS_HOST" not in operator_env
+    assert "OPERATOR_IMAGE_PULL_POLICY" not in operator_env  # Kubernetes' default unless configured
 
 
 @pytest.mark.parametrize(

@@ -163,22 +163,17 @@ def test_persistent_module_answers_through_its_service(platform: Platform) -> No
         120,
         "the module's pod",
     )
-    # A client pod in the namespace, as another service of the platform would call it.
-    client = launch(
-        platform,
-        {
-            "image": image,
-            "version": version,
-            "description": "client",
-            "env": {"PROBE_MODE": "connect", "PROBE_TARGET": f"http://ana-{sid}:8080/"},
-            "ana": {"job_type": "ondemand", "reps": 1},
-        },
-    )
-    eventually(lambda: status_of(platform, client)["status"] == "ok", 120, "the client run")
-    answer = platform.api.get(f"/service/{client}/output/0", headers=platform.auth).json()
-    assert answer["targets"][f"http://ana-{sid}:8080/"]["status"] == 200
-    for each in (client, sid):
-        terminate(platform, each)
+    # Its Service answers through the Kubernetes API's service proxy (what `kubectl proxy` users do):
+    # the request crosses the Service to the module's own HTTP server in its container.
+    answer = json.loads(
+        platform.kubectl(
+            "get", "--raw",
+            f"/api/v1/namespaces/{platform.namespace}/services/ana-{sid}:8080/proxy/live?view=ward",
+        ).stdout
+    )  # fmt: skip
+    assert answer["service_id"] == sid and answer["path"] == "/live?view=ward"
+    assert answer["hostname"].startswith(f"ana-{sid}-")  # a pod of the module's Deployment
+    terminate(platform, sid)
     wait_deleted(platform, "deployments", f"ana-{sid}")
 
 
@@ -208,9 +203,15 @@ def test_a_thousand_files_collected_once(platform: Platform) -> None:
     status = eventually(
         lambda: (s := status_of(platform, sid))["status"] == "ok" and s, 300, "the collection"
     )
-    files = platform.api.get("/files", params={"limit": 2000}, headers=platform.auth).json()
-    names = [f["filename"] for f in files if sid in json.dumps(f.get("metadata", {}))]
-    assert len(names) == 1000 and len(set(names)) == 1000, (len(names), status)
+    outputs = status["output_files"]
+    assert status["outputs"] == len(outputs) == 1000, status["outputs"]
+    assert len({o["file_id"] for o in outputs}) == 1000  # each file stored once
+    names = {o["filename"] for o in outputs}
+    assert len(names) == 1000 and "part_1/file_00001.txt" in names and "file_00000.txt" in names
+    # One of them, downloaded: the bytes the module wrote.
+    one = next(o for o in outputs if o["filename"] == "part_3/file_00003.txt")
+    response = platform.api.get(f"/files/{one['file_id']}", headers=platform.auth)
+    assert response.status_code == 200 and response.content == b"run 0 file 3\n"
     terminate(platform, sid)
 
 

@@ -140,6 +140,12 @@ def test_run_pods_are_non_root_and_bounded(settings: OperatorSettings) -> None:
     assert set(container(template)["resources"]) == {"requests", "limits"}
 
 
+def test_module_pull_policy_is_kubernetes_default_unless_set(settings: OperatorSettings) -> None:
+    assert "imagePullPolicy" not in container(workloads.pod_template(SID, spec(), settings))
+    never = settings.model_copy(update={"image_pull_policy": "Never"})
+    assert container(workloads.pod_template(SID, spec(), never))["imagePullPolicy"] == "Never"
+
+
 def test_scheduled_is_a_cronjob_with_the_same_run_template(settings: OperatorSettings) -> None:
     scheduled = spec(jobType="scheduled", schedule="*/5 * * * *", reps=2)
     cron = workloads.cronjob(SID, scheduled, settings)

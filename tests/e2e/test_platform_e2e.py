@@ -235,7 +235,9 @@ def test_seed_example_as_written(platform: Platform) -> None:
     with MongoClient(
         f"mongodb://127.0.0.1:{platform.state['mongodb_port']}/", directConnection=True
     ) as client:
-        client["orchestrator"]["services"].insert_one({"_id": ObjectId(SEED_ID), **record})
+        client["orchestrator"]["services"].replace_one(
+            {"_id": ObjectId(SEED_ID)}, record, upsert=True
+        )  # a rerun against an attached instance finds the last one
     manifest = {
         "apiVersion": "eng.cam.ac.uk/v1alpha1",
         "kind": "Analytics",

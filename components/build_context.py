@@ -209,8 +209,9 @@ class BuildContext:
     def digest(
         self, build_args: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None
     ) -> str:
-        """sha256 over the sent files the Dockerfile reads (path, executable bit, content or link target),
-        the Dockerfile, the ignore file and the build arguments (and `extra`, e.g. the target stage or labels)."""
+        """sha256 over the sent files the Dockerfile reads (path, executable bit, content or link
+        target), the Dockerfile, the ignore file and the build arguments (and `extra`, e.g. the target
+        stage or labels)."""
         h = hashlib.sha256()
 
         def add(kind: str, name: str, payload: bytes) -> None:

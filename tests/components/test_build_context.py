@@ -74,7 +74,8 @@ def test_the_dockerfiles_own_ignore_file_wins_over_the_contexts(tmp_path: Path) 
 
 
 def test_what_is_hashed(tmp_path: Path) -> None:
-    write(tmp_path, {"Dockerfile": "FROM scratch\nCOPY . /\n", ".dockerignore": "*.log\n", "run.sh": "echo\n"})
+    dockerfile = "FROM scratch\nCOPY . /\n"
+    write(tmp_path, {"Dockerfile": dockerfile, ".dockerignore": "*.log\n", "run.sh": "echo\n"})
     context = BuildContext(tmp_path, Path("Dockerfile"))
     first = context.digest({"BASE": "a"})
     assert BuildContext(tmp_path, Path("Dockerfile")).digest({"BASE": "a"}) == first  # deterministic

@@ -291,22 +291,71 @@ def test_host_paths_stay_inside_the_state_folder(platform: Platform) -> None:
         assert Path(volume["spec"]["hostPath"]["path"]).is_relative_to(platform.state_dir)
 
 
+def probe_pod_report(platform: Platform, name: str, env: dict[str, str]) -> dict[str, Any]:
+    """The probe as a bare pod on the real node with none of the platform's labels (outside every
+    NetworkPolicy's allowed set); its report from its log."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "nodeSelector": {"dtpoc.io/node": "real"},
+            "securityContext": {
+                "runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [{
+                "name": "probe",
+                "image": platform.outputs["images"]["probe"],
+                "imagePullPolicy": "Never",
+                "command": ["sh", "-c", "python3 /opt/probe/probe.py && cat /tmp/out/probe.json"],
+                "env": [{"name": k, "value": v} for k, v in {**env, "OUTPUT_FOLDER": "/tmp/out"}.items()],
+                "resources": {
+                    "requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "256Mi"},
+                },
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+            }],
+        },
+    }  # fmt: skip
+    platform.kubectl("create", "-f", "-", input=json.dumps(pod))
+    try:
+        eventually(
+            lambda: (
+                (platform.get("pods", name) or {}).get("status", {}).get("phase") in ("Succeeded", "Failed")
+            ),
+            180,
+            f"pod {name}",
+        )
+        log = platform.kubectl("logs", name).stdout
+        return dict(json.loads(log[log.index("{") :]))
+    finally:
+        platform.kubectl("delete", "pod", name, "--wait=false", check=False)
+
+
 def test_network_policies_enforced_and_service_names_resolve(platform: Platform) -> None:
-    """A module pod resolves the seed's Service names but reaches neither MongoDB (modules get files, not
-    the database) nor the API's or the operator's ports beyond what they serve; the API reaches MongoDB
-    (it answers listings)."""
-    image, version = image_and_version(platform.outputs["images"]["probe"])
+    """A pod outside MongoDB's allowed set resolves the seed's Service names but cannot reach MongoDB,
+    while the API's port answers it; the API (allowed) still reaches MongoDB; a module run resolves the
+    same names."""
     targets = ["mongodb:27017", "orchestrator-api-svc:80"]
+    outsider = probe_pod_report(
+        platform,
+        "policy-outsider",
+        {"PROBE_MODE": "connect", "PROBE_TARGET": ",".join(targets), "PROBE_ATTEMPTS": "2"},
+    )["targets"]
+    for target in targets:
+        assert outsider[target]["address"], f"{target} resolves inside the pod"
+    assert outsider["mongodb:27017"]["ok"] is False, outsider  # refused by MongoDB's policy
+    assert outsider["orchestrator-api-svc:80"]["ok"] is True, outsider  # the API admits anyone
+    assert platform.api.get("/files", headers=platform.auth).status_code == 200  # the API still reaches it
+
+    image, version = image_and_version(platform.outputs["images"]["probe"])
     sid = launch(
         platform,
-        {"image": image, "version": version, "description": "policy check",
-         "env": {"PROBE_MODE": "connect", "PROBE_TARGET": ",".join(targets), "PROBE_ATTEMPTS": "2"},
+        {"image": image, "version": version, "description": "names check",
+         "env": {"PROBE_MODE": "connect", "PROBE_TARGET": ",".join(targets), "PROBE_ATTEMPTS": "1"},
          "ana": {"job_type": "ondemand", "reps": 1}},
     )  # fmt: skip
     eventually(lambda: status_of(platform, sid)["status"] == "ok", 180, "the probe run")
     result = platform.api.get(f"/service/{sid}/output/0", headers=platform.auth).json()["targets"]
-    for target in targets:
-        assert result[target]["address"], f"{target} resolves inside the pod"
-    assert result["mongodb:27017"]["ok"] is False, result
-    assert platform.api.get("/files", headers=platform.auth).status_code == 200  # the API still reaches it
+    assert all(result[target]["address"] for target in targets), result
     terminate(platform, sid)

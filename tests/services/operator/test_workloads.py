@@ -305,3 +305,12 @@ def test_hostile_env_values_reach_the_container_literally_and_never_a_shell(
                     defined[entry["name"]] = kubernetes_expand(entry["value"], defined)
             for name, value in env.items():
                 assert defined[name] == value, (name, value)
+
+
+def test_a_running_service_never_shows_pending_again() -> None:
+    pending = status.Update({"phase": "Pending", "active": 3}, [{"type": "RunsFinished"}])
+    kept = status._forward_only({"phase": "Running"}, pending)
+    assert kept.fields == {"active": 3} and kept.conditions == pending.conditions
+    assert status._forward_only({"phase": "Pending"}, pending) is pending  # nothing started yet: as it is
+    ok = status.Update({"phase": "Succeeded"})
+    assert status._forward_only({"phase": "Running"}, ok) is ok

@@ -141,13 +141,17 @@ def files_rm(settings: Settings, file_id: str) -> None:
 
 
 def _download(client: ApiClient, file_id: str, target: Path | None) -> Path:
-    with render.transfer(f"download {file_id}", None) as bar:
-        task = bar.task_ids[0]
+    """The download, its bar shown once the API has answered (an error stays one line)."""
+    bar = render.transfer_bar()
+    with render.showing(bar):
 
         def started(total: int | None, name: str) -> None:
-            bar.update(task, total=total, description=f"download {name}")
+            bar.add_task(f"download {name}", total=total)
+            bar.start()
 
-        return client.download(file_id, target, started, lambda received: bar.advance(task, received))
+        return client.download(
+            file_id, target, started, lambda received: bar.advance(bar.task_ids[0], received)
+        )
 
 
 # -- services -------------------------------------------------------------------------------------

@@ -129,10 +129,9 @@ def change_line(status: ServiceStatus, at: str) -> None:
     out.print(line)
 
 
-@contextmanager
-def transfer(description: str, total: int | None) -> Iterator[Progress]:
-    """A byte progress bar on stderr; the caller advances task 0."""
-    progress = Progress(
+def transfer_bar() -> Progress:
+    """A byte progress bar on stderr (started by the caller, or by `transfer`)."""
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
@@ -140,6 +139,26 @@ def transfer(description: str, total: int | None) -> Iterator[Progress]:
         TimeRemainingColumn(),
         console=err,
     )
-    with progress:
-        progress.add_task(description, total=total)
-        yield progress
+
+
+@contextmanager
+def showing(bar: Progress) -> Iterator[Progress]:
+    """Stop `bar` at the end; on a failure without its tasks, so that the error stays the only line."""
+    try:
+        yield bar
+    except BaseException:
+        for task in bar.task_ids:
+            bar.remove_task(task)
+        raise
+    finally:
+        bar.stop()
+
+
+@contextmanager
+def transfer(description: str, total: int | None) -> Iterator[Progress]:
+    """A started bar with one task (task 0), for a transfer whose size is known before it starts."""
+    bar = transfer_bar()
+    with showing(bar):
+        bar.add_task(description, total=total)
+        bar.start()
+        yield bar

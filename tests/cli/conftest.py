@@ -31,14 +31,16 @@ DTPOC = Path(sys.executable).parent / "dtpoc"
 class Dtpoc:
     """Runs `dtpoc ARGS` with DTPOC_URL and DTPOC_TOKEN set, no config file of the user's in reach."""
 
-    url: str
+    url: str | None
     home: Path
     token: str | None = TOKEN
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DTPOC_")}
-        env.update(HOME=str(self.home), XDG_CONFIG_HOME=str(self.home / ".config"), DTPOC_URL=self.url)
+        env.update(HOME=str(self.home), XDG_CONFIG_HOME=str(self.home / ".config"))
+        if self.url is not None:
+            env["DTPOC_URL"] = self.url
         if self.token is not None:
             env["DTPOC_TOKEN"] = self.token
         return {**env, **self.extra_env, **overrides}
@@ -121,7 +123,7 @@ def operated_dtpoc(operated_api: LiveApi, tmp_path: Path) -> Dtpoc:
     return Dtpoc(api_url(operated_api), home)
 
 
-def api_bytes(url: str, file_id: str) -> bytes:
+def api_bytes(url: str | None, file_id: str) -> bytes:
     """A file as the API serves it (GET /files/{id}), to compare the CLI's downloads with."""
     response = httpx.get(f"{url}/files/{file_id}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
     response.raise_for_status()

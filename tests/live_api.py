@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
 from localdev import processes
+from localdev.cluster import LocalCluster
 
 
 class LiveApi(NamedTuple):
@@ -43,3 +45,17 @@ def serve_api(
     finally:
         processes.stop(pid)
     assert "Traceback" not in log.read_text(), log.read_text()
+
+
+@contextmanager
+def api_in_own_namespace(
+    mongo_url: str, cluster: LocalCluster, prefix: str, log: Path, token: str, max_upload: int
+) -> Iterator[LiveApi]:
+    """`serve_api` in a fresh namespace `<prefix>-<random>`, deleted afterwards."""
+    namespace = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", namespace)
+    try:
+        with serve_api(mongo_url, cluster.kubeconfig, namespace, log, token, max_upload) as api:
+            yield api
+    finally:
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)

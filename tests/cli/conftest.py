@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 
 from localdev.cluster import LocalCluster
 from localdev.ferretdb import FerretDB
-from tests.live_api import LiveApi, serve_api
+from tests.live_api import LiveApi, api_in_own_namespace, serve_api
 from tests.services.operator.conftest import OperatorEnv, operator_env  # noqa: F401 (a fixture)
 
 TOKEN = "cli-test-token-0123456789"
@@ -82,14 +81,9 @@ def cli_api(
     ferretdb: FerretDB, cluster: LocalCluster, analytics_crd: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveApi]:
     """One live API for a test module, in a namespace of its own (no operator: services stay pending)."""
-    namespace = f"cli-{uuid.uuid4().hex[:8]}"
-    cluster.kubectl("create", "namespace", namespace)
     log = tmp_path_factory.mktemp("api") / "api.log"
-    try:
-        with serve_api(ferretdb.url, cluster.kubeconfig, namespace, log, TOKEN, MAX_UPLOAD) as api:
-            yield api
-    finally:
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    with api_in_own_namespace(ferretdb.url, cluster, "cli", log, TOKEN, MAX_UPLOAD) as api:
+        yield api
 
 
 def api_url(api: LiveApi) -> str:

@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.live_api import LiveApi
-from tests.polling import eventually
 from tests.services.operator.conftest import OperatorEnv
+from tests.services.operator.test_runs import pending_pods
 
 from .conftest import DTPOC, Dtpoc, api_bytes
 
@@ -32,18 +31,6 @@ def outputs_of(run: int) -> dict[str, bytes]:
     }
 
 
-def pending_pods(env: OperatorEnv, sid: str, count: int) -> list[dict[str, Any]]:
-    return eventually(
-        lambda: (
-            len(pods := env.pods(sid)) == count
-            and all(p["status"].get("phase") == "Pending" for p in pods)
-            and pods
-        ),
-        60,
-        f"{count} pending pods of {sid}",
-    )
-
-
 def test_wait_exits_0_when_ok_and_outputs_equal_the_apis_files(
     operator_env: OperatorEnv, operated_api: LiveApi, operated_dtpoc: Dtpoc, tmp_path: Path
 ) -> None:
@@ -52,7 +39,7 @@ def test_wait_exits_0_when_ok_and_outputs_equal_the_apis_files(
     try:
         with operator_env.scheduling_paused():
             sid = dtpoc.json("launch", "--image", IMAGE, "--version", "2", "--reps", "2")["id"]
-            pending_pods(operator_env, sid, 2)
+            pending_pods(operator_env, sid, 2, timeout=60)
             for run in range(2):
                 for name, content in outputs_of(run).items():
                     path = operator_env.run_dir(sid, run) / name
@@ -109,7 +96,7 @@ def test_wait_exits_1_when_a_run_failed(
     dtpoc = operated_dtpoc
     with operator_env.scheduling_paused():
         sid = dtpoc.json("launch", "--image", IMAGE, "--reps", "1")["id"]
-        (pod,) = pending_pods(operator_env, sid, 1)
+        (pod,) = pending_pods(operator_env, sid, 1, timeout=60)
         failed = {"phase": "Failed", "reason": "Error", "message": "the module exited with status 1"}
         operator_env.kubectl(
             "patch", "pod", pod["metadata"]["name"], "--subresource=status", "--type=merge",

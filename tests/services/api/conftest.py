@@ -7,7 +7,6 @@ unreachable, which is what the 503 tests want and what validation tests never ge
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +22,7 @@ from services.api.main import create_app
 from services.api.settings import V1BETA1_PATH, ApiSettings
 from services.shared.mongo import MongoSettings
 from services.shared.names import FILES_DATABASE, RECORDS_DATABASE, SERVICES_COLLECTION
-from tests.live_api import LiveApi, serve_api
+from tests.live_api import LiveApi, api_in_own_namespace
 
 # These tests speak the platform's own shapes (v1beta1); tests/compat speaks the original's (v1alpha1).
 # Both versions are one implementation (services.api.contracts).
@@ -134,11 +133,6 @@ def live_api(
 ) -> Iterator[LiveApi]:
     """A real `dtpoc-api` process (tests/live_api.py) on FerretDB and the local cluster, in a namespace
     of its own; stopped by pid. Its log must hold no traceback."""
-    namespace = f"live-{uuid.uuid4().hex[:8]}"
-    cluster.kubectl("create", "namespace", namespace)
     log = tmp_path_factory.mktemp("api") / "api.log"
-    try:
-        with serve_api(ferretdb.url, cluster.kubeconfig, namespace, log, TOKEN, LIVE_MAX_UPLOAD) as api:
-            yield api
-    finally:
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    with api_in_own_namespace(ferretdb.url, cluster, "live", log, TOKEN, LIVE_MAX_UPLOAD) as api:
+        yield api

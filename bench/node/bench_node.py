@@ -38,7 +38,6 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from bench.stats import Goal, Spread, print_goals  # noqa: E402
-
 from localdev.tools import Tools, find_tools  # noqa: E402
 
 BASE = "/api/orchestrator/v1beta1"

@@ -15,7 +15,7 @@ test: setup lint ## set up, lint, then run the whole test suite against real loc
 	uv run --frozen pytest
 
 lint: ## ruff lint and format check
-	uv run --frozen ruff check .
+	uv run --frozen ruff check --no-cache .
 	uv run --frozen ruff format --check .
 	uv run --frozen mypy
 

@@ -13,6 +13,7 @@ BENCHMARKS = [
     HERE / "api" / "bench_api.py",
     HERE / "operator" / "bench_operator.py",
     HERE / "images" / "bench_images.py",
+    HERE / "node" / "bench_node.py",
 ]
 
 

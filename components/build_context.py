@@ -172,11 +172,46 @@ class BuildContext:
                 if not ignore.excluded(rel):
                     yield rel
 
+    @cached_property
+    def read_by_dockerfile(self) -> DockerIgnore | None:
+        """The context paths the Dockerfile reads — COPY/ADD sources (not `--from` another stage, not
+        URLs) and RUN bind mounts — as patterns; None when it reads the whole context. Only these count
+        towards the tag, so two images sharing one context (the services) rebuild only for their own
+        files."""
+        lines: list[str] = []
+        for line in self.dockerfile.read_text().splitlines():
+            if line.lstrip().startswith("#"):
+                continue  # comments may sit between continuation lines
+            if lines and lines[-1].endswith("\\"):
+                lines[-1] = lines[-1][:-1] + " " + line
+            else:
+                lines.append(line)
+        sources: list[str] = []
+        for line in lines:
+            keyword, _, rest = line.strip().partition(" ")
+            keyword = keyword.upper()
+            if keyword == "RUN":
+                for mount in re.findall(r"--mount=(\S+)", rest):
+                    options = dict(kv.partition("=")[::2] for kv in mount.split(","))
+                    if options.get("type") == "bind" and "from" not in options:
+                        sources.append(options.get("source") or ".")
+            elif keyword in ("COPY", "ADD"):
+                words = json.loads(rest) if rest.lstrip().startswith("[") else rest.split()
+                if any(w.startswith("--from") for w in words):
+                    continue
+                paths = [w for w in words if not w.startswith("--")][:-1]
+                sources += [p for p in paths if not re.match(r"^[a-z]+://", p)]
+        cleaned = [os.path.normpath(src).lstrip("/") for src in sources]
+        if any(src in ("", ".") for src in cleaned):
+            return None
+        return DockerIgnore.parse("\n".join(cleaned))
+
     def digest(
         self, build_args: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None
     ) -> str:
-        """sha256 over the sent files (path, executable bit, content or link target), the Dockerfile, the
-        ignore file and the build arguments (and `extra`, e.g. the target stage or labels)."""
+        """sha256 over the sent files the Dockerfile reads (path, executable bit, content or link
+        target), the Dockerfile, the ignore file and the build arguments (and `extra`, e.g. the target
+        stage or labels)."""
         h = hashlib.sha256()
 
         def add(kind: str, name: str, payload: bytes) -> None:
@@ -188,7 +223,10 @@ class BuildContext:
         add("ignore", "", ignore_file.read_bytes() if ignore_file else b"")
         add("args", "", json.dumps(dict(build_args or {}), sort_keys=True).encode())
         add("extra", "", json.dumps(dict(extra or {}), sort_keys=True).encode())
+        read = self.read_by_dockerfile
         for rel in sorted(self.files()):
+            if read is not None and not read.excluded(rel):  # `excluded` here: matched by a source
+                continue
             path = self.root / rel
             info = path.lstat()
             if stat.S_ISLNK(info.st_mode):

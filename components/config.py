@@ -66,6 +66,9 @@ PIECES = (
     "orchestrator",
 )
 
+# Kubernetes' imagePullPolicy values (config moduleImagePullPolicy).
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+
 
 class IngressController(StrEnum):
     INSTALL = "install"  # the program installs ingress-nginx
@@ -158,6 +161,7 @@ class PlatformConfig:
     output_max_files: int = 1000
     output_max_bytes: int = 1024**3
     output_max_depth: int = 16
+    module_image_pull_policy: str = ""
 
     def __post_init__(self) -> None:
         _check(lambda: check_dns_label(self.namespace, "namespace"))
@@ -303,6 +307,11 @@ class PlatformConfig:
         ):
             if value < 1:
                 raise ConfigError(f"{key} must be at least 1, got {value}")
+        if self.module_image_pull_policy not in ("", *PULL_POLICIES):
+            raise ConfigError(
+                f"moduleImagePullPolicy must be one of {', '.join(PULL_POLICIES)} (or empty for Kubernetes' "
+                f"default), got {self.module_image_pull_policy!r}"
+            )
 
     # --- derived settings ----------------------------------------------------------------------------
 
@@ -422,6 +431,7 @@ class PlatformConfig:
             output_max_files=_int(cfg, "outputMaxFiles", cls.output_max_files),
             output_max_bytes=_int(cfg, "outputMaxBytes", cls.output_max_bytes),
             output_max_depth=_int(cfg, "outputMaxDepth", cls.output_max_depth),
+            module_image_pull_policy=_str(cfg, "moduleImagePullPolicy", cls.module_image_pull_policy),
         )
 
 

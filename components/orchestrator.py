@@ -117,6 +117,7 @@ class OrchestratorArgs:
     output_max_files: int = 1000
     output_max_bytes: int = 1024 * MIB
     output_max_depth: int = 16
+    module_image_pull_policy: str | None = None  # OperatorSettings.image_pull_policy
     max_upload_bytes: int = 100 * MIB
     cors_origins: Sequence[str] = field(default_factory=tuple)
     api_replicas: int = 1
@@ -288,6 +289,11 @@ class Orchestrator(pulumi.ComponentResource):
                     env("OPERATOR_OUTPUT_MAX_FILES", str(args.output_max_files)),
                     env("OPERATOR_OUTPUT_MAX_BYTES", str(args.output_max_bytes)),
                     env("OPERATOR_OUTPUT_MAX_DEPTH", str(args.output_max_depth)),
+                    *(
+                        [env("OPERATOR_IMAGE_PULL_POLICY", args.module_image_pull_policy)]
+                        if args.module_image_pull_policy
+                        else []
+                    ),
                     *mongodb_env(args),
                 ],
                 volume_mounts=[

@@ -245,6 +245,7 @@ class Platform(pulumi.ComponentResource):
                 output_max_files=cfg.output_max_files,
                 output_max_bytes=cfg.output_max_bytes,
                 output_max_depth=cfg.output_max_depth,
+                module_image_pull_policy=cfg.module_image_pull_policy or None,
                 max_upload_bytes=cfg.api_max_upload_bytes,
                 cors_origins=cfg.api_cors_origins,
                 chown_data=cfg.storage_mode is StorageMode.HOST_PATH,

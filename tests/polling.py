@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def eventually(
-    check: Callable[[], Any], timeout: float = 60, what: str = "condition", interval: float = 0.25
-) -> Any:
+    check: Callable[[], T], timeout: float = 60, what: str = "a condition", interval: float = 0.2
+) -> T:
     """The first truthy value of `check()`; AssertionError after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -17,5 +19,5 @@ def eventually(
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,9 @@ class OperatorSettings(BaseSettings):
     # Retries of one run index before it counts as failed (Job backoffLimitPerIndex).
     run_retries: int = Field(default=0, ge=0, le=10)
     ingress_class: str = "nginx"
+    # imagePullPolicy of module containers; None leaves Kubernetes' default (Always for :latest). Where
+    # images are loaded into the node and nothing may be pulled (the local stack) it is Never.
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     # Persistent modules' Ingresses: a host of their own (never the platform's: a module's pages must not
     # run in the platform's origin) and, with a TLS Secret for it, HTTPS with HTTP redirected.
     ingress_host: str | None = None

@@ -219,6 +219,15 @@ def changes(
     return patch
 
 
+def _forward_only(current: dict[str, Any], update: Update) -> Update:
+    """A service that was Running never shows Pending again: between a run's exit and the Job's count
+    of it, the Job can look like nothing ever started (seen on the real node: running -> pending -> ok)."""
+    if update.fields.get("phase") == Phase.PENDING.value and current.get("phase") == Phase.RUNNING.value:
+        fields = {k: v for k, v in update.fields.items() if k != "phase"}
+        return Update(fields, update.conditions)
+    return update
+
+
 async def publish(
     kube: Kube,
     namespace: str,
@@ -236,6 +245,8 @@ async def publish(
     writer of the status; a resource made again under the same name is dropped from the cache first.
     """
     key = (namespace, name)
+    if cache is not None and key in cache:
+        update = _forward_only(cache[key], update)
     if cache is not None and key in cache and not changes(cache[key], update, defaults):
         return cache[key]
     path = object_path(crd.KIND, namespace, name)
@@ -246,7 +257,7 @@ async def publish(
                 cache.pop(key, None)
             return None
         current = resource.get("status") or {}
-        patch = changes(current, update, defaults)
+        patch = changes(current, _forward_only(current, update), defaults)
         if patch:
             body = {"metadata": {"resourceVersion": resource["metadata"]["resourceVersion"]}, "status": patch}
             try:

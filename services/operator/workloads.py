@@ -170,6 +170,7 @@ def pod_template(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> d
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": spec.image,
+        **({"imagePullPolicy": settings.image_pull_policy} if settings.image_pull_policy else {}),
         "env": [
             *({"name": name, "value": escape_env_value(value)} for name, value in sorted(spec.env.items())),
             *_run_identity_env(spec.job_type, sid),

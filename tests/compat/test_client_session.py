@@ -10,7 +10,9 @@ import time
 
 import httpx
 
-from tests.services.operator.conftest import OperatorEnv, OperatorProcess, eventually
+from tests.polling import eventually
+from tests.services.operator.conftest import OperatorEnv, OperatorProcess
+from tests.services.operator.test_runs import pending_pods
 
 from .seed import (
     DUPLICATE,
@@ -30,14 +32,6 @@ from .seed import (
 )
 
 WORKBOOK = b"PK\x03\x04 stand-in for hpath_sim_input.xlsx " * 100
-
-
-def pending_pods(env: OperatorEnv, sid: str, count: int) -> list[dict]:
-    def pending() -> list[dict]:
-        pods = env.pods(sid)
-        return pods if len(pods) == count and all(p["status"].get("phase") == "Pending" for p in pods) else []
-
-    return eventually(pending, 30, f"{count} pending pods of {sid}")
 
 
 def test_a_seed_client_session(

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.services.operator.conftest import OperatorEnv, OperatorProcess, eventually
+from tests.polling import eventually
+from tests.services.operator.conftest import OperatorEnv, OperatorProcess
 
 from .seed import DOCS_SERVICE, LAUNCH_EXAMPLE, LAUNCH_EXAMPLE_FROM_DOCS_PAGE, SERVICE_ITEM, assert_shape
 

@@ -16,8 +16,9 @@ from bson import ObjectId
 from localdev.cluster import LocalCluster
 from services.shared import crd
 from services.shared.names import SERVICE_ID_LABEL
+from tests.polling import eventually
 from tests.services.api.conftest import READ_AUTH, LiveApi
-from tests.services.operator.conftest import OperatorEnv, OperatorProcess, eventually
+from tests.services.operator.conftest import OperatorEnv, OperatorProcess
 
 from .seed import FILE_ITEM, SERVICE_ITEM, STATUS, assert_shape, md5, service_record, store_file
 

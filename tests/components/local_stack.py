@@ -46,6 +46,9 @@ class LocalStack:
     project: Path
     stack: str = STACK
     secrets: dict[str, str] = field(default_factory=generated_secrets)
+    # Without a real node (this cluster is kwok's alone), the pieces the stack file pins to one run
+    # anywhere, i.e. on kwok's simulated nodes; localdev's LocalPlatform is what runs them for real.
+    config: dict[str, str] = field(default_factory=lambda: {"realNodeSelector": ""})
     timings: dict[str, float] = field(default_factory=dict)
 
     def pulumi(
@@ -62,6 +65,8 @@ class LocalStack:
 
     def init(self) -> None:
         self.pulumi("stack", "init", self.stack)
+        for key, value in self.config.items():
+            self.pulumi("config", "set", "--stack", self.stack, key, value)
         for key, value in self.secrets.items():
             self.pulumi("config", "set", "--secret", "--stack", self.stack, key, value)
 

@@ -74,7 +74,8 @@ def test_the_dockerfiles_own_ignore_file_wins_over_the_contexts(tmp_path: Path) 
 
 
 def test_what_is_hashed(tmp_path: Path) -> None:
-    write(tmp_path, {"Dockerfile": "FROM scratch\n", ".dockerignore": "*.log\n", "run.sh": "echo\n"})
+    dockerfile = "FROM scratch\nCOPY . /\n"
+    write(tmp_path, {"Dockerfile": dockerfile, ".dockerignore": "*.log\n", "run.sh": "echo\n"})
     context = BuildContext(tmp_path, Path("Dockerfile"))
     first = context.digest({"BASE": "a"})
     assert BuildContext(tmp_path, Path("Dockerfile")).digest({"BASE": "a"}) == first  # deterministic
@@ -88,7 +89,7 @@ def test_what_is_hashed(tmp_path: Path) -> None:
     os.symlink("run.sh", tmp_path / "link")
     assert context.digest({"BASE": "a"}) != first  # a symlink is sent as a link
     (tmp_path / "link").unlink()
-    (tmp_path / "Dockerfile").write_text("FROM scratch\nENV A=1\n")
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY . /\nENV A=1\n")
     assert context.digest({"BASE": "a"}) != first
 
 
@@ -124,15 +125,60 @@ def test_an_unchanged_context_keeps_its_tags(repo_copy: Path) -> None:
     assert tags(REPO) == before
 
 
-def test_a_one_line_change_in_a_service_rebuilds_both_service_images(repo_copy: Path) -> None:
-    # The two services share one context (the root .dockerignore says why), so a change under services/
-    # gives both new tags; the modules and stand-ins have contexts of their own (test_docker_images).
+def test_a_one_line_change_in_the_api_rebuilds_only_the_api(repo_copy: Path) -> None:
     before = tags(repo_copy)
     append_line(repo_copy / "services/api/main.py", "# one line")
-    after_api = tags(repo_copy)
-    assert all(after_api[k] != before[k] for k in before)
+    after = tags(repo_copy)
+    assert after["api"] != before["api"]
+    assert after["operator"] == before["operator"]
+
+
+def test_a_one_line_change_in_the_operator_rebuilds_only_the_operator(repo_copy: Path) -> None:
+    before = tags(repo_copy)
     append_line(repo_copy / "services/operator/main.py", "# one line")
-    assert all(tags(repo_copy)[k] != after_api[k] for k in before)
+    after = tags(repo_copy)
+    assert after["operator"] != before["operator"] and after["api"] == before["api"]
+
+
+def test_only_what_the_dockerfile_reads_counts(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "Dockerfile": (
+                "FROM base AS build\n"
+                "RUN --mount=type=cache,target=/c \\\n"
+                "# a comment between continuation lines\n"
+                "    --mount=type=bind,source=lock.txt,target=/lock.txt true\n"
+                'COPY ["app", "/app"]\n'
+                "COPY --chown=1:1 *.py conf/a.toml /opt/\n"
+                "ADD https://example.org/tool.tgz /tmp/\n"
+                "FROM base\n"
+                "COPY --from=build /app /app\n"
+            ),
+            "lock.txt": "1",
+            "app/main.py": "x = 1\n",
+            "run.py": "",
+            "conf/a.toml": "",
+            "conf/b.toml": "",
+            "docs/readme.md": "",
+            "sub/deep.py": "",
+        },
+    )
+    context = BuildContext(tmp_path, Path("Dockerfile"))
+    read = context.read_by_dockerfile
+    assert read is not None
+    assert sorted(f for f in context.files() if read.excluded(f)) == [
+        "app/main.py", "conf/a.toml", "lock.txt", "run.py",
+    ]  # fmt: skip
+    first = context.digest()
+    for unread in ("conf/b.toml", "docs/readme.md", "sub/deep.py"):
+        append_line(tmp_path / unread, "changed")
+        assert BuildContext(tmp_path, Path("Dockerfile")).digest() == first, unread
+    for read_file in ("lock.txt", "app/main.py", "run.py", "conf/a.toml"):
+        append_line(tmp_path / read_file, "changed")
+        changed = BuildContext(tmp_path, Path("Dockerfile")).digest()
+        assert changed != first, read_file
+        first = changed
 
 
 def test_shared_code_and_the_lock_file_rebuild_both(repo_copy: Path) -> None:

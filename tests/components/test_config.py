@@ -112,6 +112,7 @@ def test_a_short_secret_is_refused_with_the_command() -> None:
         ),
         ({"nodeAffinityKey": "kubernetes.io/hostname"}, "nodeAffinityValues"),
         ({"ingressHost": "https://dt.example.org"}, "ingressHost must be a DNS host name"),
+        ({"moduleImagePullPolicy": "never"}, "moduleImagePullPolicy must be one of Always, IfNotPresent"),
         ({"buildImages": True, "pushImages": True}, "pushImages needs imageRegistry"),
         ({"registryUsername": "bot"}, "pulumi config set --secret registryPassword"),
         ({"apiImage": "Not An Image"}, "apiImage must be an image reference"),

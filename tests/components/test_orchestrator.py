@@ -43,6 +43,7 @@ def run():
         cors_origins=("https://dtpoc.example.org",),
         max_upload_bytes=200 * 1024 * 1024,
         module_ingress_host="dtpoc.example.org",
+        module_image_pull_policy="Never",
     )
 
 
@@ -199,6 +200,7 @@ def test_operator_workload(run) -> None:
         "OPERATOR_OUTPUT_MAX_FILES": "1000",
         "OPERATOR_OUTPUT_MAX_BYTES": str(1024**3),
         "OPERATOR_OUTPUT_MAX_DEPTH": "16",
+        "OPERATOR_IMAGE_PULL_POLICY": "Never",
         **MONGODB_ENV,
     }
     assert mounts_of(c) == {"/data": ("data", None), "/tmp": ("tmp", None), **SECRET_MOUNTS}
@@ -276,7 +278,9 @@ def test_host_path_data_gets_a_chown_init_container() -> None:
 def test_without_ingress_there_is_no_ingress() -> None:
     run = orchestrator_run()
     assert run.kinds("Ingress") == []
-    assert "OPERATOR_INGRESS_HOST" not in env_of(container(run.one("Deployment", "orchestrator-operator")))
+    operator_env = env_of(container(run.one("Deployment", "orchestrator-operator")))
+    assert "OPERATOR_INGRESS_HOST" not in operator_env
+    assert "OPERATOR_IMAGE_PULL_POLICY" not in operator_env  # Kubernetes' default unless configured
 
 
 @pytest.mark.parametrize(

@@ -172,22 +172,17 @@ def test_persistent_module_answers_through_its_service(platform: Platform) -> No
         120,
         "the module's pod",
     )
-    # A client pod in the namespace, as another service of the platform would call it.
-    client = launch(
-        platform,
-        {
-            "image": image,
-            "version": version,
-            "description": "client",
-            "env": {"PROBE_MODE": "connect", "PROBE_TARGET": f"http://ana-{sid}:8080/"},
-            "ana": {"job_type": "ondemand", "reps": 1},
-        },
-    )
-    eventually(lambda: status_of(platform, client)["status"] == "ok", 120, "the client run")
-    answer = platform.api.get(f"/service/{client}/output/0", headers=platform.auth).json()
-    assert answer["targets"][f"http://ana-{sid}:8080/"]["status"] == 200
-    for each in (client, sid):
-        terminate(platform, each)
+    # Its Service answers through the Kubernetes API's service proxy (what `kubectl proxy` users do):
+    # the request crosses the Service to the module's own HTTP server in its container.
+    answer = json.loads(
+        platform.kubectl(
+            "get", "--raw",
+            f"/api/v1/namespaces/{platform.namespace}/services/ana-{sid}:8080/proxy/live?view=ward",
+        ).stdout
+    )  # fmt: skip
+    assert answer["service_id"] == sid and answer["path"] == "/live?view=ward"
+    assert answer["hostname"].startswith(f"ana-{sid}-")  # a pod of the module's Deployment
+    terminate(platform, sid)
     wait_deleted(platform, "deployments", f"ana-{sid}")
 
 
@@ -217,9 +212,15 @@ def test_a_thousand_files_collected_once(platform: Platform) -> None:
     status = eventually(
         lambda: (s := status_of(platform, sid))["status"] == "ok" and s, 300, "the collection"
     )
-    files = platform.api.get("/files", params={"limit": 2000}, headers=platform.auth).json()
-    names = [f["filename"] for f in files if sid in json.dumps(f.get("metadata", {}))]
-    assert len(names) == 1000 and len(set(names)) == 1000, (len(names), status)
+    outputs = status["output_files"]
+    assert status["outputs"] == len(outputs) == 1000, status["outputs"]
+    assert len({o["file_id"] for o in outputs}) == 1000  # each file stored once
+    names = {o["filename"] for o in outputs}
+    assert len(names) == 1000 and "part_1/file_00001.txt" in names and "file_00000.txt" in names
+    # One of them, downloaded: the bytes the module wrote.
+    one = next(o for o in outputs if o["filename"] == "part_3/file_00003.txt")
+    response = platform.api.get(f"/files/{one['file_id']}", headers=platform.auth)
+    assert response.status_code == 200 and response.content == b"run 0 file 3\n"
     terminate(platform, sid)
 
 
@@ -243,7 +244,9 @@ def test_seed_example_as_written(platform: Platform) -> None:
     with MongoClient(
         f"mongodb://127.0.0.1:{platform.state['mongodb_port']}/", directConnection=True
     ) as client:
-        client["orchestrator"]["services"].insert_one({"_id": ObjectId(SEED_ID), **record})
+        client["orchestrator"]["services"].replace_one(
+            {"_id": ObjectId(SEED_ID)}, record, upsert=True
+        )  # a rerun against an attached instance finds the last one
     manifest = {
         "apiVersion": "eng.cam.ac.uk/v1alpha1",
         "kind": "Analytics",
@@ -297,16 +300,69 @@ def test_host_paths_stay_inside_the_state_folder(platform: Platform) -> None:
         assert Path(volume["spec"]["hostPath"]["path"]).is_relative_to(platform.state_dir)
 
 
+def probe_pod_report(platform: Platform, name: str, env: dict[str, str]) -> dict[str, Any]:
+    """The probe as a bare pod on the real node with none of the platform's labels (outside every
+    NetworkPolicy's allowed set); its report from its log."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "nodeSelector": {"dtpoc.io/node": "real"},
+            "securityContext": {
+                "runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [{
+                "name": "probe",
+                "image": platform.outputs["images"]["probe"],
+                "imagePullPolicy": "Never",
+                "command": ["sh", "-c", "python3 /opt/probe/probe.py && cat /tmp/out/probe.json"],
+                "env": [{"name": k, "value": v} for k, v in {**env, "OUTPUT_FOLDER": "/tmp/out"}.items()],
+                "resources": {
+                    "requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "256Mi"},
+                },
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+            }],
+        },
+    }  # fmt: skip
+    platform.kubectl("create", "-f", "-", input=json.dumps(pod))
+    try:
+        eventually(
+            lambda: (
+                (platform.get("pods", name) or {}).get("status", {}).get("phase") in ("Succeeded", "Failed")
+            ),
+            180,
+            f"pod {name}",
+        )
+        log = platform.kubectl("logs", name).stdout
+        return dict(json.loads(log[log.index("{") :]))
+    finally:
+        platform.kubectl("delete", "pod", name, "--wait=false", check=False)
+
+
 def test_network_policies_enforced_and_service_names_resolve(platform: Platform) -> None:
-    """A module pod resolves the seed's Service names but reaches neither MongoDB (modules get files, not
-    the database) nor any other peer (module egress is DNS only); the API reaches MongoDB (it answers
-    listings)."""
-    image, version = image_and_version(platform.outputs["images"]["probe"])
+    """A bare pod with none of the platform's labels resolves the seed's Service names, is refused by
+    MongoDB and admitted by the API; a module run resolves the same names but reaches neither MongoDB
+    (modules get files, not the database) nor the API (module egress is DNS only); the API reaches
+    MongoDB (it answers listings)."""
     targets = ["mongodb:27017", "orchestrator-api-svc:80"]
+    outsider = probe_pod_report(
+        platform,
+        "policy-outsider",
+        {"PROBE_MODE": "connect", "PROBE_TARGET": ",".join(targets), "PROBE_ATTEMPTS": "2"},
+    )["targets"]
+    for target in targets:
+        assert outsider[target]["address"], f"{target} resolves inside the pod"
+    assert outsider["mongodb:27017"]["ok"] is False, outsider  # refused by MongoDB's policy
+    assert outsider["orchestrator-api-svc:80"]["ok"] is True, outsider  # the API admits anyone
+    assert platform.api.get("/files", headers=platform.auth).status_code == 200  # the API still reaches it
+
+    image, version = image_and_version(platform.outputs["images"]["probe"])
     sid = launch(
         platform,
-        {"image": image, "version": version, "description": "policy check",
-         "env": {"PROBE_MODE": "connect", "PROBE_TARGET": ",".join(targets), "PROBE_ATTEMPTS": "2"},
+        {"image": image, "version": version, "description": "names check",
+         "env": {"PROBE_MODE": "connect", "PROBE_TARGET": ",".join(targets), "PROBE_ATTEMPTS": "1"},
          "ana": {"job_type": "ondemand", "reps": 1}},
     )  # fmt: skip
     eventually(lambda: status_of(platform, sid)["status"] == "ok", 180, "the probe run")
@@ -316,5 +372,4 @@ def test_network_policies_enforced_and_service_names_resolve(platform: Platform)
     assert result["mongodb:27017"]["ok"] is False, result
     # Module egress is DNS only (moduleEgressCidrs empty): not even the API's served port.
     assert result["orchestrator-api-svc:80"]["ok"] is False, result
-    assert platform.api.get("/files", headers=platform.auth).status_code == 200  # the API still reaches it
     terminate(platform, sid)

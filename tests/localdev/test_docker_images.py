@@ -6,6 +6,7 @@ context."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -153,6 +154,38 @@ def test_the_api_image_built_by_the_program_runs_as_10001(dockerd: Dockerd, pyth
     assert provider.diff("api", created.outs, props).changes is True  # the node lost it: load again
     provider.update("api", created.outs, props)
     assert normalized(ref) in in_containerd()
+
+
+def test_a_rebuilt_service_image_holds_the_code_it_was_tagged_for(
+    dockerd: Dockerd, python_base: str, tmp_path: Path
+) -> None:
+    """uv keys a local project's cached wheel on pyproject.toml alone: without a forced rebuild of the
+    project, a second build after a code change installed the first build's wheel under the new tag."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("pyproject.toml", "uv.lock", ".dockerignore"):
+        shutil.copy2(REPO / name, repo / name)
+    shutil.copytree(REPO / "services", repo / "services", ignore=shutil.ignore_patterns("__pycache__"))
+    settings = ImageBuildSettings(
+        registry="localhost", docker_host=dockerd.host, docker_cli=str(DOCKER_CLI), network="host",
+        python_base=python_base, repo_root=repo,
+    )  # fmt: skip
+    provider = DockerImageProvider()
+
+    def build_and_read_marker() -> tuple[str, str]:
+        ref = provider.create(settings.image_args("api").spec().props()).outs["ref"]
+        out = dockerd.docker(
+            "run", "--rm", "--network", "none", ref,
+            "python", "-c", "import services.api.settings as s; print(getattr(s, 'BUILD_MARKER', '-'))",
+        )  # fmt: skip
+        return ref, out.stdout.decode().strip()
+
+    first_ref, first = build_and_read_marker()
+    with (repo / "services/api/settings.py").open("a") as f:
+        f.write('\nBUILD_MARKER = "second build"\n')
+    second_ref, second = build_and_read_marker()
+    assert first == "-" and second_ref != first_ref
+    assert second == "second build"
 
 
 PROGRAM = """

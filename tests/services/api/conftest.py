@@ -12,13 +12,9 @@ unreachable, which is what the 503 tests want and what validation tests never ge
 
 from __future__ import annotations
 
-import os
-import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import NamedTuple
 
 import httpx
 import pytest
@@ -31,6 +27,7 @@ from services.api.main import create_app
 from services.api.settings import V1BETA1_PATH, ApiSettings
 from services.shared.mongo import MongoSettings
 from services.shared.names import FILES_DATABASE, RECORDS_DATABASE, SERVICES_COLLECTION
+from tests.live_api import ApiTokens, LiveApi, api_in_own_namespace
 
 # These tests speak the platform's own shapes (v1beta1); tests/compat speaks the original's (v1alpha1).
 # Both versions are one implementation (services.api.contracts).
@@ -158,38 +155,14 @@ def files_db(mongo: MongoClient):
     return mongo[FILES_DATABASE]
 
 
-class LiveApi(NamedTuple):
-    url: str
-    namespace: str
-    log: Path
-
-
 @pytest.fixture(scope="module")
 def live_api(
     ferretdb: FerretDB, cluster: LocalCluster, analytics_crd: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveApi]:
-    """A real `dtpoc-api` process (uvicorn, the console entry point) on FerretDB and the local cluster,
-    in a namespace of its own; stopped by pid. Its log must hold no traceback."""
-    namespace = f"live-{uuid.uuid4().hex[:8]}"
-    cluster.kubectl("create", "namespace", namespace)
-    port = processes.free_port()
-    env = {
-        **os.environ,
-        "API_TOKEN": TOKEN,
-        "API_READ_TOKEN": READ_TOKEN,
-        "API_HOST": "127.0.0.1",
-        "API_PORT": str(port),
-        "API_NAMESPACE": namespace,
-        "API_KUBECONFIG": str(cluster.kubeconfig),
-        "API_MAX_UPLOAD_BYTES": str(LIVE_MAX_UPLOAD),
-        "MONGODB_URL": ferretdb.url,
-    }
+    """A real `dtpoc-api` process (tests/live_api.py) on FerretDB and the local cluster, in a namespace
+    of its own; stopped by pid. Its log must hold no traceback."""
     log = tmp_path_factory.mktemp("api") / "api.log"
-    pid = processes.start([Path(sys.executable).parent / "dtpoc-api"], log, env)
-    try:
-        processes.wait_until(lambda: processes.port_open(port), 30, "dtpoc-api")
-        yield LiveApi(f"http://127.0.0.1:{port}", namespace, log)
-    finally:
-        processes.stop(pid)
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-    assert "Traceback" not in log.read_text(), log.read_text()
+    with api_in_own_namespace(
+        ferretdb.url, cluster, "live", log, ApiTokens(TOKEN, READ_TOKEN), LIVE_MAX_UPLOAD
+    ) as api:
+        yield api

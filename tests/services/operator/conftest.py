@@ -13,13 +13,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import gridfs
 import pytest
@@ -31,25 +30,10 @@ from localdev.cluster import LocalCluster
 from services.shared import crd
 from services.shared.names import FILES_DATABASE, SERVICE_ID_LABEL
 from services.shared.records import ServiceRecord, services_collection
+from tests.kubectl import get_object
+from tests.polling import eventually
 
-from ...kubectl import get_object
-
-T = TypeVar("T")
 PVC = "orchestrator-data"
-
-
-def eventually(
-    probe: Callable[[], T], timeout: float = 60, what: str = "a condition", interval: float = 0.2
-) -> T:
-    """Poll `probe` until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclass

@@ -15,8 +15,9 @@ import pytest
 from localdev.cluster import LocalCluster
 from localdev.tools import Tools
 from services.shared import crd
+from tests.polling import eventually
 
-from .conftest import OperatorEnv, eventually
+from .conftest import OperatorEnv
 from .test_runs import IMAGE
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.mongo]

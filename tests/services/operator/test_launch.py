@@ -6,8 +6,9 @@ from pathlib import Path
 
 from services.shared import crd
 from services.shared.names import SERVICE_ID_LABEL
+from tests.polling import eventually
 
-from .conftest import OperatorEnv, OperatorProcess, eventually
+from .conftest import OperatorEnv, OperatorProcess
 
 IMAGE = "ghcr.io/cam-digital-hospitals/digital-hosp-des:latest"
 

@@ -10,8 +10,9 @@ setting, must finish the job: every output stored once, none twice, none lost, t
 from __future__ import annotations
 
 from services.shared.files import output_file_id
+from tests.polling import eventually
 
-from .conftest import OperatorEnv, eventually
+from .conftest import OperatorEnv
 from .test_runs import IMAGE, assert_outputs_stored_once_in_run_order, outputs_of, pending_pods, write_outputs
 
 

@@ -14,8 +14,9 @@ from bson import ObjectId
 from services.shared import crd
 from services.shared.files import output_file_id
 from services.shared.records import ServiceRecord
+from tests.polling import eventually
 
-from .conftest import OperatorEnv, OperatorProcess, eventually
+from .conftest import OperatorEnv, OperatorProcess
 
 IMAGE = "example.org/simulation:2"
 # kopf's progress of the `launch` handler (retries, last message): services/operator/main.py's PREFIX
@@ -39,15 +40,16 @@ def write_outputs(env: OperatorEnv, sid: str, runs: int) -> None:
             path.write_bytes(content)
 
 
-def pending_pods(env: OperatorEnv, sid: str, count: int) -> list[dict]:
+def pending_pods(env: OperatorEnv, sid: str, count: int, timeout: float = 30) -> list[dict]:
+    """The service's `count` pods, once all exist and are Pending (kwok holds them on a cordoned node)."""
     return eventually(
         lambda: (
             len(pods := env.pods(sid)) == count
             and all(p["status"].get("phase") == "Pending" for p in pods)
             and pods
         ),
-        30,
-        f"{count} pending pods",
+        timeout,
+        f"{count} pending pods of {sid}",
     )
 
 

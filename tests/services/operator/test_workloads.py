@@ -130,6 +130,12 @@ def test_run_pods_are_non_root_and_bounded(settings: OperatorSettings) -> None:
     assert set(container(template)["resources"]) == {"requests", "limits"}
 
 
+def test_module_pull_policy_is_kubernetes_default_unless_set(settings: OperatorSettings) -> None:
+    assert "imagePullPolicy" not in container(workloads.pod_template(SID, spec(), settings))
+    never = settings.model_copy(update={"image_pull_policy": "Never"})
+    assert container(workloads.pod_template(SID, spec(), never))["imagePullPolicy"] == "Never"
+
+
 def test_scheduled_is_a_cronjob_with_the_same_run_template(settings: OperatorSettings) -> None:
     scheduled = spec(jobType="scheduled", schedule="*/5 * * * *", reps=2)
     cron = workloads.cronjob(SID, scheduled, settings)
@@ -329,3 +335,12 @@ def test_module_ingress_serves_https_on_its_own_host(settings: OperatorSettings)
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
     plain = workloads.children(SID, persistent, settings)[2]
     assert "tls" not in plain["spec"] and "annotations" not in plain["metadata"]
+
+
+def test_a_running_service_never_shows_pending_again() -> None:
+    pending = status.Update({"phase": "Pending", "active": 3}, [{"type": "RunsFinished"}])
+    kept = status._forward_only({"phase": "Running"}, pending)
+    assert kept.fields == {"active": 3} and kept.conditions == pending.conditions
+    assert status._forward_only({"phase": "Pending"}, pending) is pending  # nothing started yet: as it is
+    ok = status.Update({"phase": "Succeeded"})
+    assert status._forward_only({"phase": "Running"}, ok) is ok

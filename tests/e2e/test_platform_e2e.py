@@ -364,18 +364,22 @@ def test_network_policies_enforced_and_service_names_resolve(platform: Platform)
     assert outsider["orchestrator-api-svc:80"]["ok"] is True, outsider  # the API admits anyone
     assert platform.api.get("/files", headers=platform.auth).status_code == 200  # the API still reaches it
 
+    # InfluxDB holds Telegraf's token-guarded data; it runs on a simulated node here, so its refusal
+    # is shown for the module only (its name resolves, nothing connects).
+    module_targets = [*targets, "influxdb:8086"]
     image, version = image_and_version(platform.outputs["images"]["probe"])
     sid = launch(
         platform,
         {"image": image, "version": version, "description": "names check",
-         "env": {"PROBE_MODE": "connect", "PROBE_TARGET": ",".join(targets), "PROBE_ATTEMPTS": "1"},
+         "env": {"PROBE_MODE": "connect", "PROBE_TARGET": ",".join(module_targets), "PROBE_ATTEMPTS": "1"},
          "ana": {"job_type": "ondemand", "reps": 1}},
     )  # fmt: skip
     eventually(lambda: status_of(platform, sid)["status"] == "ok", 180, "the probe run")
     result = platform.api.get(f"/service/{sid}/output/0", headers=platform.auth).json()["targets"]
-    for target in targets:
+    for target in module_targets:
         assert result[target]["address"], f"{target} resolves inside the pod"
     assert result["mongodb:27017"]["ok"] is False, result
+    assert result["influxdb:8086"]["ok"] is False, result
     # Module egress is DNS only (moduleEgressCidrs empty): not even the API's served port.
     assert result["orchestrator-api-svc:80"]["ok"] is False, result
     terminate(platform, sid)

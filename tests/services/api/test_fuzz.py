@@ -33,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
 
 from localdev.cluster import LocalCluster
 from localdev.ferretdb import FerretDB
+from localdev.tools import Tools
 from services.api.main import create_app
 from services.api.models import IMAGE_PATTERN, TAG_PATTERN
 from services.api.settings import BASE_PATH, ApiSettings
@@ -91,6 +92,16 @@ def secured_operations() -> set[tuple[str, str]]:
         for method, operation in operations.items()
         if operation.get("security")
     }
+
+
+@pytest.fixture(scope="module")
+def ferretdb(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDB]:
+    """A FerretDB of this module's own (the live API uses it): `stored` counts GridFS chunks around
+    every change, and FerretDB reads every chunk's bytes to count them, so the big files earlier tests
+    leave in the session's server would make each count take seconds."""
+    server = FerretDB.start(tools, tmp_path_factory.mktemp("fuzz-ferretdb"))
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")

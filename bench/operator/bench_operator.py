@@ -11,7 +11,11 @@ Starts its own FerretDB and local cluster (localdev), the operator as a subproce
   directory: p50, p95 (goal p50 < 2 s); then for 10 resources x 3 runs all finishing together;
 - 100 resources created at once (concurrent POSTs) -> every Job created: total time (goal < 30 s),
   and until every resource is Succeeded;
-- the operator's RSS: idle after start, and peak over the whole run (sampled every 20 ms).
+- the operator's RSS: idle after start, and peak over the whole run (sampled every 20 ms);
+- the storage check of one run's outputs (which files are stored already, leftover chunks removed) for
+  a run of 200 files among 1000 stored ones: `FileStore.not_yet_stored` (two queries) against the
+  baseline of a query pair per file, alternating, p50 of 3 (goal ratio <= 0.1: FerretDB scans for each
+  query, so the per-file check grows with files x stored files).
 Prints a table and each goal with met / not met, and writes JSON to bench/results/. Stops everything it
 started, by pid.
 """
@@ -59,6 +63,7 @@ OUTPUT_NAMES = ("kpis.json", "trace.csv")  # what each stand-in run writes (~50 
 LAUNCH_P50_GOAL_S = 1.0
 COLLECT_P50_GOAL_S = 2.0
 BURST_GOAL_S = 30.0
+BATCHED_CHECK_RATIO_GOAL = 0.1
 
 
 class RssSampler:
@@ -105,6 +110,12 @@ def goals(results: dict) -> list[Goal]:
             results["burst"]["all_workloads_created_s"],
             BURST_GOAL_S,
             "s",
+        ),
+        Goal(
+            "storage check of a 200-file run, batched / per file",
+            results["storage_check"]["batched_p50_s"] / results["storage_check"]["per_file_p50_s"],
+            BATCHED_CHECK_RATIO_GOAL,
+            "x",
         ),
     ]
 
@@ -350,6 +361,36 @@ class Bench:
         }
 
 
+async def storage_check(mongo: AsyncMongoClient, stored: int = 1000, run_files: int = 200) -> dict:
+    """The check before a run's outputs are uploaded, batched (the operator's) and per file (baseline)."""
+    store = FileStore(mongo)
+    sid = str(ObjectId())
+    for index in range(stored):
+        await store.upload_with_id(output_file_id(sid, 0, f"f{index}"), f"f{index}", b"x" * 100, {})
+    # Half of the run's files stored by an earlier attempt, half not: both branches of the check.
+    ids = [output_file_id(sid, 0, f"f{index}") for index in range(run_files // 2)]
+    ids += [output_file_id(sid, 1, f"f{index}") for index in range(run_files // 2)]
+
+    async def per_file() -> None:
+        for file_id in ids:
+            if await store.files.find_one({"_id": file_id}, projection={"_id": 1}) is None:
+                await store.chunks.delete_many({"files_id": file_id})
+
+    timings: dict[str, list[float]] = {"batched": [], "per_file": []}
+    for repetition in range(3):
+        order = [("batched", lambda: store.not_yet_stored(ids)), ("per_file", per_file)]
+        for name, check in order if repetition % 2 == 0 else reversed(order):
+            started = time.perf_counter()
+            await check()
+            timings[name].append(time.perf_counter() - started)
+    return {
+        "stored_files": stored,
+        "run_files": run_files,
+        "batched_p50_s": Spread.of(timings["batched"]).p50,
+        "per_file_p50_s": Spread.of(timings["per_file"]).p50,
+    }
+
+
 async def run_bench(
     args: argparse.Namespace, cluster: LocalCluster, mongo_url: str, data_dir: Path, pid: int
 ) -> dict:
@@ -370,7 +411,9 @@ async def run_bench(
                     collect_one += await bench.collect_latency(1, 1)
                 collect_burst = await bench.collect_latency(10, 3)
                 burst = await bench.burst(args.burst)
+            check = await storage_check(mongo)
             return {
+                "storage_check": check,
                 "launch_to_workload": summary(launch),
                 "run_finished_to_outputs_stored": summary(collect_one),
                 "run_finished_to_outputs_stored_10x3_together": summary(collect_burst),
@@ -438,6 +481,11 @@ def main() -> None:
     print(
         f"burst of {burst['resources']}: all workloads created in {burst['all_workloads_created_s']:.2f} s, "
         f"all Succeeded in {burst['all_succeeded_s']:.2f} s"
+    )
+    check = results["storage_check"]
+    print(
+        f"storage check of a {check['run_files']}-file run among {check['stored_files']} stored files: "
+        f"batched {check['batched_p50_s']:.3f} s, per file {check['per_file_p50_s']:.3f} s (p50 of 3)"
     )
     rss = results["operator_rss_mb"]
     print(f"operator RSS: idle {rss['idle']:.0f} MiB, peak {rss['peak']:.0f} MiB")

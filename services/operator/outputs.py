@@ -8,10 +8,10 @@ For one run (run number `n`, its output directory on the data volume):
    name is not UTF-8, or a folder that cannot be read, is skipped and noted in `skipped_outputs`: one
    bad name never stalls a collection;
 1. every regular file under the directory (symlinks are never followed: the directory is written by
-   the module, not by us) is uploaded with `FileStore.upload_once` under the id
-   `output_file_id(sid, n, relative path)`. The id is the same on every attempt, so a file stored by
-   an earlier attempt is found and not stored again, and chunks left by an upload that died half-way
-   are removed before it is written again;
+   the module, not by us) is uploaded under the id `output_file_id(sid, n, relative path)`. The id is
+   the same on every attempt, so a file stored by an earlier attempt is found and not stored again, and
+   chunks left by an upload that died half-way are removed before it is written again; one query for
+   the whole run finds both (`FileStore.not_yet_stored`);
 2. then ONE update of the record adds the run's `{run, file_id, filename}` entries to `output_files`
    (kept sorted by run, then file name) and the run number to `collected_runs` (and to `failed_runs`
    for a run that failed). The update is guarded by "run not yet in collected_runs" and by the list's
@@ -265,33 +265,34 @@ class Collector:
         return state
 
     async def _upload_run(self, sid: str, run: Run, listing: Listing) -> list[dict[str, Any]]:
+        ids = {relative: output_file_id(sid, run.number, relative) for relative in listing.files}
+        missing = await self.store.not_yet_stored(list(ids.values()))
         entries = []
-        for relative in listing.files:
-            file_id = output_file_id(sid, run.number, relative)
-            try:
-                reader = await asyncio.to_thread(_Reader, run.directory / relative)
-            except OSError as exc:  # gone or replaced by a symlink since the listing: skip this file
-                listing.skipped.append(f"{relative!r} could not be opened: {exc.strerror}")
-                continue
-            try:
-                stored = await self.store.upload_once(
-                    file_id,
-                    relative,
-                    reader,
-                    metadata={
-                        "service_id": sid,
-                        "run": run.number,
-                        "kind": "output",
-                        # as the API stores it for uploads, so downloads get a content type
-                        "content_type": mimetypes.guess_type(relative)[0] or "application/octet-stream",
-                    },
-                )
-            finally:
-                reader.close()
-            entries.append({"run": run.number, "file_id": str(file_id), "filename": relative})
-            if stored:
+        for relative, file_id in ids.items():
+            if file_id in missing:
+                try:
+                    reader = await asyncio.to_thread(_Reader, run.directory / relative)
+                except OSError as exc:  # gone or replaced by a symlink since the listing: skip this file
+                    listing.skipped.append(f"{relative!r} could not be opened: {exc.strerror}")
+                    continue
+                try:
+                    await self.store.upload_with_id(
+                        file_id,
+                        relative,
+                        reader,
+                        metadata={
+                            "service_id": sid,
+                            "run": run.number,
+                            "kind": "output",
+                            # as the API stores it for uploads, so downloads get a content type
+                            "content_type": mimetypes.guess_type(relative)[0] or "application/octet-stream",
+                        },
+                    )
+                finally:
+                    reader.close()
                 self._uploads += 1
                 await self._maybe_pause()
+            entries.append({"run": run.number, "file_id": str(file_id), "filename": relative})
         return entries
 
     async def _maybe_pause(self) -> None:

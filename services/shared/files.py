@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from bson import ObjectId
@@ -27,19 +27,29 @@ class FileStore:
         self.files = self.database["fs.files"]
         self.chunks = self.database["fs.chunks"]
 
-    async def upload_once(
-        self, file_id: ObjectId, filename: str, source: Any, metadata: dict[str, Any]
-    ) -> bool:
-        """Store `source` under `file_id` unless a complete file with that id exists; True if stored now.
+    async def not_yet_stored(self, file_ids: Sequence[ObjectId]) -> set[ObjectId]:
+        """Those of `file_ids` that have no complete file yet, with any chunks of theirs removed.
 
-        GridFS writes the chunks before the files document: chunks left by an attempt that died
-        half-way have no files document, and are removed before the retry writes them again.
+        Two queries however many ids: FerretDB answers a query on `_id` or `files_id` by scanning, so one
+        query per file made a run's collection quadratic. GridFS writes the chunks before the files
+        document, so chunks without a files document were left by an upload that died half-way; they go
+        before the retry writes them again.
         """
-        if await self.files.find_one({"_id": file_id}, projection={"_id": 1}) is not None:
-            return False
-        await self.chunks.delete_many({"files_id": file_id})
+        if not file_ids:
+            return set()
+        ids = list(file_ids)
+        cursor = self.files.find({"_id": {"$in": ids}}, projection={"_id": 1})
+        stored = {document["_id"] async for document in cursor}
+        missing = [file_id for file_id in ids if file_id not in stored]
+        if missing:
+            await self.chunks.delete_many({"files_id": {"$in": missing}})
+        return set(missing)
+
+    async def upload_with_id(
+        self, file_id: ObjectId, filename: str, source: Any, metadata: dict[str, Any]
+    ) -> None:
+        """Store `source` under `file_id` (after `not_yet_stored` said it is missing)."""
         await self.bucket.upload_from_stream_with_id(file_id, filename, source, metadata=metadata)
-        return True
 
     async def iter_chunks(
         self, file_doc: Mapping[str, Any], batch_bytes: int = READ_BATCH_BYTES

@@ -42,6 +42,12 @@ def scenario(index: int, **fields: object) -> list[dict[str, object]]:
     return changed
 
 
+def at(index: int, field: str) -> list[object]:
+    """Where a 422 about scenario `index`'s `field` points."""
+    return ["body", "sim", "scenarios", index, field]
+
+
+BAD_NAME = "not a scenario name"
 # name -> (body, where the 422 points, words of its message)
 BAD_STUDIES = {
     "no scenarios": (study(scenarios=[]), ["body", "sim", "scenarios"], "at least 1 item"),
@@ -51,37 +57,37 @@ BAD_STUDIES = {
         ["body", "sim", "scenarios"],
         "unique; repeated: baseline",
     ),
-    "upper-case name": (study(scenarios=scenario(1, name="MoreStaff")), ["body", "sim", "scenarios", 1, "name"], "not a scenario name"),
-    "name with a dot": (study(scenarios=scenario(0, name="a.b")), ["body", "sim", "scenarios", 0, "name"], "not a scenario name"),
-    "name with a slash": (study(scenarios=scenario(0, name="../x")), ["body", "sim", "scenarios", 0, "name"], "not a scenario name"),
-    "name ending in a dash": (study(scenarios=scenario(0, name="a-")), ["body", "sim", "scenarios", 0, "name"], "not a scenario name"),
-    "name too long": (study(scenarios=scenario(0, name="a" * 64)), ["body", "sim", "scenarios", 0, "name"], "at most 63"),
-    "name missing": (study(scenarios=[{"env": {}}]), ["body", "sim", "scenarios", 0, "name"], "Field required"),
-    "unknown scenario field": (study(scenarios=scenario(2, files={})), ["body", "sim", "scenarios", 2, "files"], "Extra inputs"),
+    "upper-case name": (study(scenarios=scenario(1, name="MoreStaff")), at(1, "name"), BAD_NAME),
+    "name with a dot": (study(scenarios=scenario(0, name="a.b")), at(0, "name"), BAD_NAME),
+    "name with a slash": (study(scenarios=scenario(0, name="../x")), at(0, "name"), BAD_NAME),
+    "name ending in a dash": (study(scenarios=scenario(0, name="a-")), at(0, "name"), BAD_NAME),
+    "name too long": (study(scenarios=scenario(0, name="a" * 64)), at(0, "name"), "at most 63"),
+    "name missing": (study(scenarios=[{"env": {}}]), at(0, "name"), "Field required"),
+    "unknown scenario field": (study(scenarios=scenario(2, files={})), at(2, "files"), "Extra inputs"),
     "reps zero": (study(reps=0), ["body", "sim", "reps"], "greater than or equal to 1"),
-    "too many runs": (study(reps=34), ["body", "sim"], "3 scenarios * 34 reps = 102 runs; a study runs at most 100"),
+    "too many runs": (study(reps=34), ["body", "sim"], "3 scenarios * 34 reps = 102 runs; a study"),
     "scenario sets SCENARIO": (
         study(scenarios=scenario(1, env={"SCENARIO": "x"})),
-        ["body", "sim", "scenarios", 1, "env"],
+        at(1, "env"),
         "SCENARIO is set by the platform",
     ),
     "scenario sets RUN_INDEX": (
         study(scenarios=scenario(1, env={"RUN_INDEX": "3"})),
-        ["body", "sim", "scenarios", 1, "env"],
+        at(1, "env"),
         "RUN_INDEX is set by the platform",
     ),
     "scenario env name bad": (
         study(scenarios=scenario(0, env={"A-B": "1"})),
-        ["body", "sim", "scenarios", 0, "env"],
+        at(0, "env"),
         "not a valid environment variable name",
     ),
     "scenario mount name unsafe": (
         study(scenarios=scenario(2, mount_files={str(ObjectId()): "../lab.xlsx"})),
-        ["body", "sim", "scenarios", 2, "mount_files"],
+        at(2, "mount_files"),
         "not a safe file name",
     ),
-    "service env sets SCENARIO": ({**GOOD, "env": {"SCENARIO": "x"}}, ["body"], "env: SCENARIO is set by the platform"),
-    "study with ana": ({**GOOD, "ana": {"job_type": "ondemand", "reps": 1}}, ["body"], "exactly one of `ana` or `sim`"),
+    "service env sets SCENARIO": ({**GOOD, "env": {"SCENARIO": "x"}}, ["body"], "env: SCENARIO is set by"),
+    "study with ana": ({**GOOD, "ana": {"job_type": "ondemand", "reps": 1}}, ["body"], "exactly one of"),
     "study with a port": ({**GOOD, "port": 8080}, ["body"], "port"),
 }  # fmt: skip
 

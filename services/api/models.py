@@ -496,7 +496,24 @@ class LaunchRequest(SeedLaunchRequest):
                     "mount_files": {"669a4eee364a1b751c550b02": "input.xlsx"},
                     "env": {"INPUT_EXCEL_FILE": "/input/input.xlsx", "OUTPUT_FOLDER": "/output"},
                     "sim": {"reps": 2},
-                }
+                },
+                {
+                    "image": "ghcr.io/cam-digital-hospitals/hospital-lab",
+                    "version": "1.0.0",
+                    "description": "Staffing study: two scenarios, four replications each",
+                    "env": {"INPUT_EXCEL_FILE": "/input/lab.xlsx", "SIM_HOURS": "720"},
+                    "sim": {
+                        "reps": 4,
+                        "scenarios": [
+                            {"name": "baseline", "mount_files": {"669a4eee364a1b751c550b02": "lab.xlsx"}},
+                            {
+                                "name": "more-staff",
+                                "mount_files": {"669a4eee364a1b751c550b03": "lab.xlsx"},
+                                "env": {"SIM_HOURS": "720"},
+                            },
+                        ],
+                    },
+                },
             ]
         },
     )

@@ -292,3 +292,36 @@ def test_kubernetes_refuses_an_inconsistent_study(
     refused = operator_env.kubectl("apply", "-f", "-", input=json.dumps(manifest), check=False)
     assert refused.returncode != 0
     assert words in refused.stderr, refused.stderr
+
+
+def test_a_study_changed_before_its_runs_start_is_made_again_whole(operator_env: OperatorEnv) -> None:
+    """A study's Jobs are one workload: a spec update before any run started deletes all of them (the
+    third scenario's Job too, which the new spec no longer has) and makes the new ones."""
+    operator_env.start_operator()
+    sid = operator_env.insert_record(image=IMAGE, reps=3)
+    three = {"reps": 1, "scenarios": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}
+    two = {"reps": 2, "scenarios": [{"name": "a"}, {"name": "d", "env": {"X": "1"}}]}
+    selector = f"{SERVICE_ID_LABEL}={sid}"
+
+    def job_names() -> list[str]:
+        return sorted(j["metadata"]["name"] for j in operator_env.list("jobs", selector))
+
+    with operator_env.scheduling_paused():
+        operator_env.create_analytics(sid, {"image": IMAGE, "jobType": "ondemand", "reps": 3, "study": three})
+        eventually(lambda: job_names() == [f"ana-{sid}-{k}" for k in range(3)], 30, "three Jobs")
+        first = {j["metadata"]["name"]: j["metadata"]["uid"] for j in operator_env.list("jobs", selector)}
+        operator_env.create_analytics(sid, {"image": IMAGE, "jobType": "ondemand", "reps": 4, "study": two})
+
+        def remade() -> list[dict[str, Any]] | None:
+            jobs = operator_env.list("jobs", selector)
+            names = sorted(j["metadata"]["name"] for j in jobs)
+            fresh = all(j["metadata"]["uid"] != first.get(j["metadata"]["name"]) for j in jobs)
+            return jobs if names == [f"ana-{sid}-0", f"ana-{sid}-1"] and fresh else None
+
+        jobs = eventually(remade, 60, "the study's Jobs made again from the new spec")
+        assert sorted(j["spec"]["completions"] for j in jobs) == [2, 2]
+        labels = {j["metadata"]["labels"]["orchestrator.eng.cam.ac.uk/scenario"] for j in jobs}
+        assert labels == {"a", "d"}
+    status = operator_env.wait_phase(sid, "Succeeded", timeout=90)
+    assert (status["succeeded"], [s["name"] for s in status["scenarios"]]) == (4, ["a", "d"])
+    assert operator_env.condition(sid, "SummaryWritten")["status"] == "True"

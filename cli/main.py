@@ -294,12 +294,24 @@ def wait(
     ctx.exit(outcome(current))
 
 
-def output_path(folder: Path, output: OutputFile) -> Path:
-    """Where a run's output goes: FOLDER/run-<n>/<its name> (names may hold sub-folders, never `..`)."""
+def output_path(folder: Path, output: OutputFile, place: tuple[str, int] | None = None) -> Path:
+    """Where a run's output goes: FOLDER/run-<n>/<its name>, or for a study's run (`place`: its scenario
+    and replication) FOLDER/<scenario>/run-<replication>/<its name> (names may hold sub-folders, never
+    `..`; a scenario name is a DNS label)."""
     parts = PurePosixPath(output.filename.replace("\\", "/")).parts
     if not parts or parts[0] == "/" or any(part in ("", ".", "..") for part in parts):
         raise CliError(f"run {output.run}'s output {output.filename!r} is not a relative path")
+    if place is not None:
+        scenario, replication = place
+        if scenario in ("", ".", "..") or "/" in scenario or "\\" in scenario:
+            raise CliError(f"scenario name {scenario!r} is not a folder name")
+        return folder.joinpath(scenario, f"run-{replication}", *parts)
     return folder.joinpath(f"run-{output.run}", *parts)
+
+
+def study_places(current: ServiceStatus) -> dict[int, tuple[str, int]]:
+    """Run number -> (scenario, replication) of a study's runs; empty for other services."""
+    return {run: (group.name, r) for group in current.scenarios or () for r, run in enumerate(group.runs)}
 
 
 @cli.command()
@@ -310,21 +322,43 @@ def output_path(folder: Path, output: OutputFile) -> Path:
 @json_option
 @pass_settings
 def outputs(settings: Settings, service_id: str, folder: Path | None, as_json: bool) -> None:
-    """Download every run's outputs into a folder: <folder>/run-<n>/<file name>."""
+    """Download every run's outputs into a folder: <folder>/run-<n>/<file name>; a study's by scenario,
+    <folder>/<scenario>/run-<replication>/<file name>, and its summary as <folder>/summary.json and
+    <folder>/summary.csv once written."""
     folder = folder if folder is not None else Path(service_id)
-    written = []
+    written: list[dict[str, Any]] = []
     with settings.client() as client:
         current = client.status(service_id)
+        places = study_places(current)
         for output in current.output_files:
-            path = client.download(output.file_id, output_path(folder, output))
-            written.append({**output.model_dump(), "path": str(path), "length": path.stat().st_size})
+            place = places.get(output.run)
+            path = client.download(output.file_id, output_path(folder, output, place))
+            item = {**output.model_dump(), "path": str(path), "length": path.stat().st_size}
+            if place is not None:
+                item.update(scenario=place[0], replication=place[1])
+            written.append(item)
+        if current.summary is not None:
+            for name, file_id in (
+                ("summary.json", current.summary.json_file_id),
+                ("summary.csv", current.summary.csv_file_id),
+            ):
+                path = client.download(file_id, folder / name)
+                written.append(
+                    {"summary": name, "file_id": file_id, "path": str(path), "length": path.stat().st_size}
+                )
     if as_json:
         render.print_json(written)
         return
     if not written:
         render.note(f"{service_id} has no outputs yet (status {current.status})")
     for item in written:
-        render.out.print(f"run {item['run']}: {item['path']} ({render.size(item['length'])})", markup=False)
+        if "summary" in item:
+            what = "study summary"
+        elif "scenario" in item:
+            what = f"{item['scenario']} run {item['replication']} (run {item['run']})"
+        else:
+            what = f"run {item['run']}"
+        render.out.print(f"{what}: {item['path']} ({render.size(item['length'])})", markup=False)
 
 
 @cli.command()

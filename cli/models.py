@@ -54,8 +54,28 @@ class ServiceSummary(ApiModel):
     message: str | None = None
 
 
+class StudyOutput(OutputFile):
+    replication: int
+
+
+class ScenarioStatus(ApiModel):
+    name: str
+    runs: list[int]
+    active: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    output_files: list[StudyOutput] = Field(default_factory=list)
+
+
+class SummaryFiles(ApiModel):
+    json_file_id: str
+    csv_file_id: str
+
+
 class ServiceStatus(ServiceSummary):
     output_files: list[OutputFile] = Field(default_factory=list)
+    scenarios: list[ScenarioStatus] | None = None  # a study's
+    summary: SummaryFiles | None = None  # a study's, once written
 
 
 class Terminated(ApiModel):

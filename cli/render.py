@@ -111,7 +111,20 @@ def status_view(status: ServiceStatus) -> None:
     if status.message:
         facts.add_row("message", plain(status.message))
     facts.add_row("created", status.created_at)
+    if status.scenarios is not None:
+        facts.add_row(
+            "summary", "written" if status.summary is not None else "not yet (written when every run is done)"
+        )
     out.print(facts)
+    if status.scenarios:
+        scenarios = Table("SCENARIO", "RUNS", "OK", "FAILED", "ACTIVE", box=None, header_style="bold")
+        for group in status.scenarios:
+            numbers = f"{group.runs[0]}-{group.runs[-1]}" if group.runs else "-"
+            scenarios.add_row(
+                plain(group.name), numbers, str(group.succeeded), str(group.failed), str(group.active)
+            )
+        out.print()
+        out.print(scenarios)
     if status.output_files:
         outputs = Table("RUN", "FILE", "FILE ID", box=None, header_style="bold")
         for output in status.output_files:

@@ -17,7 +17,8 @@ from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.shared.crd import ENV_NAME_PATTERN, MAX_REPS, JobType
-from services.shared.records import ServiceRecord
+from services.shared.records import ScenarioRecord, ServiceRecord, StudyRecord
+from services.shared.study import MAX_SCENARIO_NAME, SCENARIO_ENV, SCENARIO_NAME_PATTERN, is_scenario_name
 from services.shared.validation import RESERVED_ENV_NAMES, is_cron, is_env_name, is_safe_filename
 
 # A repository name as Docker's distribution/reference grammar has it: optional registry host (with
@@ -36,6 +37,51 @@ MAX_ENV = 256
 MAX_ENV_VALUE = 32768
 MAX_MOUNT_FILES = 100
 MAX_DESCRIPTION = 4096
+
+
+ENV_SCHEMA: dict[str, Any] = {
+    "propertyNames": {"pattern": ENV_NAME_PATTERN},
+    "additionalProperties": {"type": "string", "maxLength": MAX_ENV_VALUE},
+    "maxProperties": MAX_ENV,
+}
+MOUNT_FILES_SCHEMA: dict[str, Any] = {
+    "propertyNames": {"pattern": OBJECT_ID_PATTERN},
+    "additionalProperties": {"type": "string", "pattern": SAFE_FILENAME_PATTERN},
+    "maxProperties": MAX_MOUNT_FILES,
+}
+
+
+def check_env(value: dict[str, str] | None, reserved: frozenset[str] = RESERVED_ENV_NAMES) -> dict[str, str]:
+    """Environment variables a launch may set: valid names, none the platform sets, values bounded."""
+    value = value or {}
+    if len(value) > MAX_ENV:
+        raise ValueError(f"at most {MAX_ENV} environment variables")
+    for name, text in value.items():
+        if not is_env_name(name):
+            raise ValueError(f"{name!r} is not a valid environment variable name")
+        if name in reserved:
+            raise ValueError(f"{name} is set by the platform in every run and cannot be overridden")
+        if len(text) > MAX_ENV_VALUE:
+            raise ValueError(f"the value of {name} is longer than {MAX_ENV_VALUE} characters")
+    return value
+
+
+def check_mount_files(value: dict[str, str] | None) -> dict[str, str]:
+    """Stored file id -> plain file name under /input; ids in lower case."""
+    value = value or {}
+    if len(value) > MAX_MOUNT_FILES:
+        raise ValueError(f"at most {MAX_MOUNT_FILES} mount_files")
+    for file_id, name in value.items():
+        if not re.fullmatch(OBJECT_ID_PATTERN, file_id):
+            raise ValueError(f"{file_id!r} is not a file id (24 hexadecimal digits)")
+        if not is_safe_filename(name):
+            raise ValueError(
+                f"{name!r} is not a safe file name (letters, digits, '_', '.', '+', '-'; "
+                "no '/', '..', spaces or shell metacharacters)"
+            )
+    if len(set(value.values())) != len(value):
+        raise ValueError("two mount_files have the same file name")
+    return {file_id.lower(): name for file_id, name in value.items()}
 
 
 class SeedAnaSpec(BaseModel):
@@ -71,12 +117,91 @@ class SeedAnaSpec(BaseModel):
         return self
 
 
+class ScenarioSpec(BaseModel):
+    """One scenario of a study: a name, and its own inputs and env over the service's."""
+
+    model_config = ConfigDict(extra="forbid")  # new with studies: strict in every API version
+
+    name: str = Field(
+        min_length=1,
+        max_length=MAX_SCENARIO_NAME,
+        description="Unique in the study; a DNS label (a-z, 0-9, '-'). Each run gets it as SCENARIO.",
+        json_schema_extra={"pattern": SCENARIO_NAME_PATTERN},
+    )
+    mount_files: dict[str, str] | None = Field(
+        default=None,
+        description="The scenario's own inputs (file id → name under /input), over the service's "
+        "`mount_files` (a scenario file replaces a service file of the same name).",
+        json_schema_extra=MOUNT_FILES_SCHEMA,
+    )
+    env: dict[str, str] | None = Field(
+        default=None,
+        description="The scenario's env, merged over the service's `env`.",
+        json_schema_extra=ENV_SCHEMA,
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not is_scenario_name(value):
+            raise ValueError(
+                f"{value!r} is not a scenario name (lower-case letters, digits and '-', starting and "
+                f"ending with a letter or digit; at most {MAX_SCENARIO_NAME})"
+            )
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str] | None) -> dict[str, str]:
+        return check_env(value, RESERVED_ENV_NAMES | {SCENARIO_ENV})
+
+    @field_validator("mount_files")
+    @classmethod
+    def _mount_files(cls, value: dict[str, str] | None) -> dict[str, str]:
+        return check_mount_files(value)
+
+    def record(self) -> ScenarioRecord:
+        return ScenarioRecord(name=self.name, mount_files=self.mount_files or {}, env=self.env or {})
+
+
 class SeedSimSpec(BaseModel):
-    """A simulation: a batch of `reps` independent runs, started now (an ondemand job)."""
+    """A simulation, started now (an ondemand job): a batch of `reps` independent runs, or with
+    `scenarios` a study: `reps` runs of each scenario."""
 
     model_config = ConfigDict(extra="allow")
 
-    reps: int = Field(default=1, ge=1, le=MAX_REPS, description=f"Independent runs (1..{MAX_REPS}).")
+    reps: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_REPS,
+        description=f"Independent runs (1..{MAX_REPS}); of each scenario in a study.",
+    )
+    scenarios: list[ScenarioSpec] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_REPS,
+        description=f"A study: every scenario is run `reps` times (at most {MAX_REPS} runs in all). "
+        "Run k*reps + r is replication r of scenario k; each run gets SCENARIO (the name) and RUN_INDEX "
+        "(r). When every run is done the operator writes the study summary (/service/{id}/summary).",
+    )
+
+    @field_validator("scenarios")
+    @classmethod
+    def _unique_names(cls, value: list[ScenarioSpec] | None) -> list[ScenarioSpec] | None:
+        names = [scenario.name for scenario in value or ()]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"scenario names must be unique; repeated: {', '.join(repeated)}")
+        return value
+
+    @model_validator(mode="after")
+    def _runs_capped(self) -> Self:
+        if self.scenarios is not None and len(self.scenarios) * self.reps > MAX_REPS:
+            raise ValueError(
+                f"{len(self.scenarios)} scenarios * {self.reps} reps = {len(self.scenarios) * self.reps} "
+                f"runs; a study runs at most {MAX_REPS}"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -146,20 +271,12 @@ class SeedLaunchRequest(BaseModel):
     env: dict[str, str] | None = Field(
         default=None,
         description="Environment variables of the module (null: none).",
-        json_schema_extra={
-            "propertyNames": {"pattern": ENV_NAME_PATTERN},
-            "additionalProperties": {"type": "string", "maxLength": MAX_ENV_VALUE},
-            "maxProperties": MAX_ENV,
-        },
+        json_schema_extra=ENV_SCHEMA,
     )
     mount_files: dict[str, str] | None = Field(
         default=None,
         description="Uploaded file id → file name under /input in the module (null: none).",
-        json_schema_extra={
-            "propertyNames": {"pattern": OBJECT_ID_PATTERN},
-            "additionalProperties": {"type": "string", "pattern": SAFE_FILENAME_PATTERN},
-            "maxProperties": MAX_MOUNT_FILES,
-        },
+        json_schema_extra=MOUNT_FILES_SCHEMA,
     )
     ana: SeedAnaSpec | None = None
     sim: SeedSimSpec | None = None
@@ -184,35 +301,12 @@ class SeedLaunchRequest(BaseModel):
     @field_validator("env")
     @classmethod
     def _env(cls, value: dict[str, str] | None) -> dict[str, str]:
-        value = value or {}
-        if len(value) > MAX_ENV:
-            raise ValueError(f"at most {MAX_ENV} environment variables")
-        for name, text in value.items():
-            if not is_env_name(name):
-                raise ValueError(f"{name!r} is not a valid environment variable name")
-            if name in RESERVED_ENV_NAMES:
-                raise ValueError(f"{name} is set by the platform in every run and cannot be overridden")
-            if len(text) > MAX_ENV_VALUE:
-                raise ValueError(f"the value of {name} is longer than {MAX_ENV_VALUE} characters")
-        return value
+        return check_env(value)
 
     @field_validator("mount_files")
     @classmethod
     def _mount_files(cls, value: dict[str, str] | None) -> dict[str, str]:
-        value = value or {}
-        if len(value) > MAX_MOUNT_FILES:
-            raise ValueError(f"at most {MAX_MOUNT_FILES} mount_files")
-        for file_id, name in value.items():
-            if not re.fullmatch(OBJECT_ID_PATTERN, file_id):
-                raise ValueError(f"{file_id!r} is not a file id (24 hexadecimal digits)")
-            if not is_safe_filename(name):
-                raise ValueError(
-                    f"{name!r} is not a safe file name (letters, digits, '_', '.', '+', '-'; "
-                    "no '/', '..', spaces or shell metacharacters)"
-                )
-        if len(set(value.values())) != len(value):
-            raise ValueError("two mount_files have the same file name")
-        return {file_id.lower(): name for file_id, name in value.items()}
+        return check_mount_files(value)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
@@ -221,10 +315,44 @@ class SeedLaunchRequest(BaseModel):
             given = [kind for kind in given if not _is_empty(kind)] or given[:1]
         if len(given) != 1:
             raise ValueError("give exactly one of `ana` or `sim`")
+        self._check_study()
         ignored = self.ignored()
         if self.STRICT and ignored:
             raise ValueError("; ".join(f"{note.field}: {note.problem}" for note in ignored))
         return self
+
+    def _check_study(self) -> None:
+        """What a study's parts only break together: SCENARIO is the platform's, and each scenario's
+        merged env and inputs stay within the limits of one run's."""
+        study = self.study
+        if study is None:
+            return
+        if SCENARIO_ENV in (self.env or {}):
+            raise ValueError(f"env: {SCENARIO_ENV} is set by the platform in every run of a study")
+        for index, scenario in enumerate(study.scenarios or ()):
+            where = f"sim.scenarios[{index}] ({scenario.name})"
+            if len({**(self.env or {}), **(scenario.env or {})}) > MAX_ENV:
+                raise ValueError(f"{where}: env and the service's env give more than {MAX_ENV} variables")
+            if len(scenario.record().inputs_over(self.mount_files or {})) > MAX_MOUNT_FILES:
+                raise ValueError(
+                    f"{where}: its and the service's mount_files give more than {MAX_MOUNT_FILES}"
+                )
+
+    @property
+    def study(self) -> SeedSimSpec | None:
+        """The `sim` of a study (one with `scenarios`), else None."""
+        kind = self.kind if (self.ana is not None or self.sim is not None) else None
+        return kind if isinstance(kind, SeedSimSpec) and kind.scenarios is not None else None
+
+    def scenario_mount_files(self) -> list[tuple[tuple[str | int, ...], dict[str, str]]]:
+        """Every `mount_files` of the request with where it is (for the check that each file exists)."""
+        found: list[tuple[tuple[str | int, ...], dict[str, str]]] = [
+            (("mount_files",), self.mount_files or {})
+        ]
+        study = self.study
+        for index, scenario in enumerate(study.scenarios or () if study is not None else ()):
+            found.append((("sim", "scenarios", index, "mount_files"), scenario.mount_files or {}))
+        return found
 
     @property
     def kind(self) -> SeedAnaSpec | SeedSimSpec:
@@ -243,7 +371,7 @@ class SeedLaunchRequest(BaseModel):
     def reps(self) -> int | None:
         kind = self.kind
         if isinstance(kind, SeedSimSpec):
-            return kind.reps
+            return kind.reps * len(kind.scenarios) if kind.scenarios is not None else kind.reps
         if kind.reps is None and kind.job_type is JobType.ONDEMAND:
             return 1  # what a Kubernetes Job without `completions` runs, as the original's did
         return kind.reps
@@ -305,6 +433,7 @@ class SeedLaunchRequest(BaseModel):
         return [note.warning for note in self.ignored()]
 
     def record(self) -> ServiceRecord:
+        study = self.study
         return ServiceRecord(
             image=self.image,
             version=self.version,
@@ -312,6 +441,11 @@ class SeedLaunchRequest(BaseModel):
             mount_files=self.mount_files or {},
             reps=self.reps,
             env=self.env or {},
+            study=(
+                StudyRecord(reps=study.reps, scenarios=[s.record() for s in study.scenarios or ()])
+                if study is not None
+                else None
+            ),
         )
 
     def analytics_spec(self) -> dict[str, Any]:
@@ -328,6 +462,13 @@ class SeedLaunchRequest(BaseModel):
             spec["schedule"] = self.schedule
         if self.effective_port is not None:
             spec["port"] = self.effective_port
+        study = self.study
+        if study is not None:
+            # Inputs stay in the record (the operator stages them from there, as the service's).
+            spec["study"] = {
+                "reps": study.reps,
+                "scenarios": [{"name": s.name, "env": dict(s.env or {})} for s in study.scenarios or ()],
+            }
         return spec
 
 
@@ -355,7 +496,24 @@ class LaunchRequest(SeedLaunchRequest):
                     "mount_files": {"669a4eee364a1b751c550b02": "input.xlsx"},
                     "env": {"INPUT_EXCEL_FILE": "/input/input.xlsx", "OUTPUT_FOLDER": "/output"},
                     "sim": {"reps": 2},
-                }
+                },
+                {
+                    "image": "ghcr.io/cam-digital-hospitals/hospital-lab",
+                    "version": "1.0.0",
+                    "description": "Staffing study: two scenarios, four replications each",
+                    "env": {"INPUT_EXCEL_FILE": "/input/lab.xlsx", "SIM_HOURS": "720"},
+                    "sim": {
+                        "reps": 4,
+                        "scenarios": [
+                            {"name": "baseline", "mount_files": {"669a4eee364a1b751c550b02": "lab.xlsx"}},
+                            {
+                                "name": "more-staff",
+                                "mount_files": {"669a4eee364a1b751c550b03": "lab.xlsx"},
+                                "env": {"SIM_HOURS": "720"},
+                            },
+                        ],
+                    },
+                },
             ]
         },
     )

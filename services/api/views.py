@@ -17,7 +17,8 @@ from pydantic import ValidationError
 
 from services.shared.crd import JobType, Phase
 from services.shared.records import OutputFile, ServiceRecord, parse_created_at, parse_output_files
-from services.shared.status import AnalyticsStatus, Condition, ServiceState
+from services.shared.status import AnalyticsStatus, Condition, ScenarioRuns, ServiceState
+from services.shared.study import run_number
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,19 @@ def older_than_grace(doc: dict[str, Any], now: datetime) -> bool:
     return now - record.created_at > MISSING_RESOURCE_GRACE
 
 
+@dataclass(frozen=True)
+class ScenarioGroup:
+    """One scenario of a study: its runs (run numbers, replication r is runs[r]), their counts as the
+    operator reports them (0 until it does), and their outputs."""
+
+    name: str
+    runs: list[int]
+    active: int
+    succeeded: int
+    failed: int
+    output_files: list[OutputFile]
+
+
 @dataclass
 class ServiceView:
     """A service: its record, and its runs as the operator reports them on the Analytics resource."""
@@ -78,6 +92,31 @@ class ServiceView:
     outputs: int  # output files collected so far
     message: str | None
     conditions: list[Condition] = field(default_factory=list)
+    scenario_runs: list[ScenarioRuns] = field(default_factory=list)  # the operator's, for a study
+
+    @property
+    def scenarios(self) -> list[ScenarioGroup] | None:
+        """A study's runs and outputs by scenario, in the study's order; None for other services."""
+        study = self.record.study
+        if study is None:
+            return None
+        reported = {runs.name: runs for runs in self.scenario_runs}
+        outputs = self.output_files
+        groups = []
+        for k, scenario in enumerate(study.scenarios):
+            numbers = [run_number(k, r, study.reps) for r in range(study.reps)]
+            counts = reported.get(scenario.name) or ScenarioRuns(name=scenario.name)
+            groups.append(
+                ScenarioGroup(
+                    name=scenario.name,
+                    runs=numbers,
+                    active=counts.active,
+                    succeeded=counts.succeeded,
+                    failed=counts.failed,
+                    output_files=[o for o in outputs if numbers[0] <= o.run <= numbers[-1]],
+                )
+            )
+        return groups
 
     @property
     def runs(self) -> int:
@@ -131,6 +170,7 @@ class ServiceView:
             outputs=max(status.outputs, len(record.output_files)),
             message=message,
             conditions=status.conditions,
+            scenario_runs=status.scenarios,
         )
 
 

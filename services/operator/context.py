@@ -12,6 +12,7 @@ from services.shared.records import services_collection
 from .kube import Kube
 from .outputs import Collector
 from .settings import OperatorSettings
+from .summary import SummaryWriter
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Runtime:
     mongo: Any  # pymongo.AsyncMongoClient
     store: FileStore
     collector: Collector
+    summaries: SummaryWriter
     # The status last read or written per resource (see status.publish).
     published: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # Services with a sync waiting for their lock: one waiting sync is enough (see runs.sync).
@@ -47,6 +49,7 @@ class Runtime:
             collector=Collector(
                 mongo, store, pause_after_uploads=settings.pause_after_uploads, limits=settings.output_limits
             ),
+            summaries=SummaryWriter(mongo, store, settings.summary_kpi_max_bytes),
         )
 
     async def close(self) -> None:

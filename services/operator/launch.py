@@ -6,7 +6,8 @@ Launch, idempotent at every step (a retry or a restart repeats it safely):
 3. the record is read; while it is missing the resource stays Pending with RecordFound=False
    (RecordMissing) and the handler retries every OPERATOR_RECORD_WAIT_SECONDS;
 4. inputs are staged from GridFS; a missing or badly named one fails the resource (Failed,
-   InputsReady=False with reason InputMissing / InvalidInput) and no workload is made;
+   InputsReady=False with reason InputMissing / InvalidInput) and no workload is made. A study's are
+   staged per scenario (the service's files and the scenario's own, `ServiceRecord.study`);
 5. output directories are made and the children created, each owned by the resource (kopf.adopt);
    AlreadyExists counts as success;
 6. the status is published from the children's current state (`runs.sync`).
@@ -17,7 +18,8 @@ Spec updates (`apply_update`):
 - ondemand: while no run has started (no pod ready, none finished), the Job is deleted and made again
   from the new spec; once a run has started the Job is left alone, and SpecApplied=False
   (RunsStarted) says that a changed module needs a new launch: the runs of one service all run the
-  same spec, so that run idx's output means one thing;
+  same spec, so that run idx's output means one thing. A study's Jobs are one workload: all of them
+  are deleted and made again, or none;
 - scheduled: the CronJob's schedule and run template are patched; Jobs already started finish as they
   were, later ones use the new spec;
 - persistent: the Deployment's template is patched (a rollout); a port added, changed or removed
@@ -46,8 +48,9 @@ from services.shared.crd import JobType, Phase
 from services.shared.records import ServiceRecord
 
 from . import inputs, layout, runs, status, workloads
+from . import study as studies
 from .context import Runtime
-from .kube import object_path
+from .kube import collection_path, object_path
 from .status import condition
 
 GENERATION_ANNOTATION = "orchestrator.eng.cam.ac.uk/generation"
@@ -136,7 +139,10 @@ def manifests(rt: Runtime, body: kopf.Body, spec: workloads.AnalyticsSpec) -> li
 
 def _prepare_dirs(rt: Runtime, sid: str, spec: workloads.AnalyticsSpec) -> None:
     root = rt.settings.output_root
-    if spec.job_type is JobType.ONDEMAND:
+    if spec.study is not None:
+        for k in range(len(spec.study.scenarios)):
+            layout.prepare_runs(root, sid, range(spec.study.reps), studies.job_name(sid, k))
+    elif spec.job_type is JobType.ONDEMAND:
         layout.prepare_runs(root, sid, range(spec.reps or 1))
     elif spec.job_type is JobType.PERSISTENT:
         layout.prepare_runs(root, sid, range(layout.PERSISTENT_RUN, layout.PERSISTENT_RUN + 1))
@@ -166,12 +172,9 @@ async def launch(
             return
 
         try:
-            staged = await inputs.stage_inputs(
-                rt.store, layout.input_dir(rt.settings.output_root, sid), record.mount_files
-            )
+            ready = await _stage(rt, sid, spec, record)
         except inputs.InputError as e:
             raise await _fail(rt, body, condition(status.INPUTS_READY, False, e.reason, e.message)) from None
-        ready = condition(status.INPUTS_READY, True, "Staged", f"{len(staged)} input files in /input")
 
         _prepare_dirs(rt, sid, spec)
         children = manifests(rt, body, spec)
@@ -179,10 +182,38 @@ async def launch(
         if made:
             logger.info("created %s", ", ".join(made))
         workload = children[0]
-        created = condition(
-            status.WORKLOAD_CREATED, True, "Created", f"{workload['kind']} {workload['metadata']['name']}"
-        )
+        made_what = f"{workload['kind']} {workload['metadata']['name']}"
+        if spec.study is not None:
+            made_what = f"{len(children)} Jobs, one per scenario: " + ", ".join(
+                m["metadata"]["name"] for m in children
+            )
+        created = condition(status.WORKLOAD_CREATED, True, "Created", made_what)
         await runs.sync(rt, namespace, sid, spec.job_type, conditions=[found, ready, created])
+
+
+async def _stage(
+    rt: Runtime, sid: str, spec: workloads.AnalyticsSpec, record: ServiceRecord
+) -> dict[str, Any]:
+    """Stage the inputs (a study's per scenario); the InputsReady condition to report."""
+    root = rt.settings.output_root
+    if spec.study is None:
+        staged = await inputs.stage_inputs(rt.store, layout.input_dir(root, sid), record.mount_files)
+        return condition(status.INPUTS_READY, True, "Staged", f"{len(staged)} input files in /input")
+    recorded = {s.name: s for s in record.study.scenarios} if record.study is not None else {}
+    counts = []
+    for scenario in spec.study.scenarios:
+        own = recorded.get(scenario.name)
+        mount_files = own.inputs_over(record.mount_files) if own is not None else record.mount_files
+        try:
+            staged = await inputs.stage_inputs(
+                rt.store, layout.scenario_input_dir(root, sid, scenario.name), mount_files
+            )
+        except inputs.InputError as e:
+            raise inputs.InputError(e.reason, f"scenario {scenario.name}: {e.message}") from None
+        counts.append(f"{scenario.name} {len(staged)}")
+    return condition(
+        status.INPUTS_READY, True, "Staged", f"input files in /input per scenario: {', '.join(counts)}"
+    )
 
 
 def _workload_made(resource_status: dict[str, Any]) -> bool:
@@ -218,7 +249,13 @@ async def apply_update(
         spec = await _parse(rt, body)
         children = manifests(rt, body, spec)
         workload = children[0]
-        if await rt.kube.get(object_path(workload["kind"], namespace, workload["metadata"]["name"])) is None:
+        if spec.job_type is JobType.ONDEMAND:
+            jobs = await _ondemand_jobs(rt, namespace, sid)
+            missing = not jobs
+        else:
+            path = object_path(workload["kind"], namespace, workload["metadata"]["name"])
+            missing = await rt.kube.get(path) is None
+        if missing:
             # Not made yet (an earlier launch failed), removed by hand, or an unstarted Job just deleted
             # to be made again: a full launch from the new spec, inputs and all.
             current = dict(body.status or {})
@@ -235,7 +272,7 @@ async def apply_update(
             await _publish(rt, body, condition(status.SPEC_APPLIED, True, "Applied", msg))
             return
         if spec.job_type is JobType.ONDEMAND:
-            await _update_ondemand(rt, body, spec, workload, logger)
+            await _update_ondemand(rt, body, jobs, workload, logger)
             return
         for manifest in children:
             path = object_path(manifest["kind"], namespace, manifest["metadata"]["name"])
@@ -258,27 +295,35 @@ async def apply_update(
         await runs.sync(rt, namespace, sid, spec.job_type, conditions=[applied])
 
 
+async def _ondemand_jobs(rt: Runtime, namespace: str, sid: str) -> list[dict[str, Any]]:
+    """The service's Jobs that are not a CronJob's: `ana-<sid>`, or a study's `ana-<sid>-<k>`."""
+    selector = ",".join(f"{k}={v}" for k, v in workloads.selector_labels(sid).items())
+    jobs = await rt.kube.list(collection_path("Job", namespace), selector)
+    return [job for job in jobs if runs.job_type_of_job(job) is JobType.ONDEMAND]
+
+
 async def _update_ondemand(
     rt: Runtime,
     body: kopf.Body,
-    spec: workloads.AnalyticsSpec,
+    jobs: list[dict[str, Any]],
     desired: dict[str, Any],
     logger: logging.Logger | logging.LoggerAdapter[Any],
 ) -> None:
-    namespace, sid = where(body)
-    path = object_path("Job", namespace, workloads.child_name(sid))
-    job = await rt.kube.get(path)
-    if job is None or _generation(job) == _generation(desired):
+    """`jobs`: the service's Jobs now (a study's are one workload: remade all together, or none)."""
+    namespace, _ = where(body)
+    if all(_generation(job) == _generation(desired) for job in jobs):
         return
-    if _started(job):
+    if any(_started(job) for job in jobs):
         msg = "runs have started: an ondemand service keeps the spec it started with; launch a new one"
         await _publish(rt, body, condition(status.SPEC_APPLIED, False, "RunsStarted", msg))
         return
-    if not job["metadata"].get("deletionTimestamp"):
-        await rt.kube.delete(path)
-        logger.info("Job %s deleted before any run started, to make it again from the new spec", path)
-    # On the retry the Job is gone, and `apply_update` launches again from the new spec.
-    raise kopf.TemporaryError("waiting for the old Job to go", delay=1)
+    for job in jobs:
+        if not job["metadata"].get("deletionTimestamp"):
+            path = object_path("Job", namespace, job["metadata"]["name"])
+            await rt.kube.delete(path)
+            logger.info("Job %s deleted before any run started, to make it again from the new spec", path)
+    # On the retry the Jobs are gone, and `apply_update` launches again from the new spec.
+    raise kopf.TemporaryError("waiting for the old Jobs to go", delay=1)
 
 
 async def _publish(rt: Runtime, body: kopf.Body, cond: dict[str, Any]) -> None:

@@ -17,6 +17,11 @@ record's `_id`):
     <sid>/runs/0/...                    persistent: its /output, kept across pod restarts; a
                                         persistent service never finishes a run, so nothing is
                                         collected from it
+    <sid>/input/<scenario>/<filename>   study: each scenario's inputs (the service's mount_files
+                                        and the scenario's own), at /input of its runs
+    <sid>/runs/<job-name>/<r>/...       study: /output of replication r of the scenario whose Job
+                                        is <job-name> (`ana-<sid>-<k>`, the scheduled layout);
+                                        collected as run k*reps + r
 
 The directories are made by the operator before the pods that use them exist, except for the Jobs of
 a CronJob, whose directories the operator makes as soon as it sees the Job. They are open to the
@@ -45,6 +50,10 @@ def input_dir(root: Path, sid: str) -> Path:
     return root / sid / INPUT
 
 
+def scenario_input_dir(root: Path, sid: str, scenario: str) -> Path:
+    return root / sid / INPUT / scenario
+
+
 def run_dir(root: Path, sid: str, index: int, job_name: str | None = None) -> Path:
     """The output directory of run `index` (of the Job `job_name` for a scheduled service)."""
     runs = root / sid / RUNS
@@ -55,11 +64,16 @@ def input_sub_path(sid: str) -> str:
     return f"{sid}/{INPUT}"
 
 
+def scenario_input_sub_path(sid: str, scenario: str) -> str:
+    return f"{sid}/{INPUT}/{scenario}"
+
+
 def ondemand_output_sub_path_expr(sid: str) -> str:
     return f"{sid}/{RUNS}/$(RUN_INDEX)"
 
 
 def scheduled_output_sub_path_expr(sid: str) -> str:
+    """Also a study's: each of its Jobs has its own folder of runs, like each Job of a CronJob."""
     return f"{sid}/{RUNS}/$(JOB_NAME)/$(RUN_INDEX)"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.shared import crd
 from services.shared.crd import JobType
 from services.shared.names import SERVICE_ID_LABEL
 
@@ -18,6 +19,8 @@ from . import layout, status
 from .context import Runtime
 from .kube import collection_path, object_path
 from .outputs import Run
+from .study import FIRST_RUN_ANNOTATION, InvalidStudy, Study
+from .study import job_name as scenario_job_name
 from .workloads import COMPLETION_INDEX, JOB_NAME_LABEL, child_name, selector_labels
 
 
@@ -82,7 +85,9 @@ def _pod_index(pod: dict[str, Any] | None) -> int | None:
 async def _ondemand(rt: Runtime, namespace: str, sid: str) -> status.Update | None:
     job = await rt.kube.get(object_path("Job", namespace, child_name(sid)))
     if job is None:
-        return None
+        # No Job `ana-<sid>`: a study (one Job per scenario), or nothing made yet.
+        study = await _study_of(rt, namespace, sid)
+        return None if study is None else await _study(rt, namespace, sid, study)
     root = rt.settings.output_root
     succeeded, failed = status.job_runs(job)
     runs = [Run(i, layout.run_dir(root, sid, i)) for i in succeeded]
@@ -91,6 +96,52 @@ async def _ondemand(rt: Runtime, namespace: str, sid: str) -> status.Update | No
     if state is None:
         return None
     return status.ondemand_update(job, state)
+
+
+async def _study_of(rt: Runtime, namespace: str, sid: str) -> Study | None:
+    """The resource's study, None when it has none (or it is unreadable: launch has failed it)."""
+    resource = await rt.kube.get(object_path(crd.KIND, namespace, sid))
+    spec = (resource or {}).get("spec") or {}
+    if spec.get("study") is None:
+        return None
+    try:
+        return Study.parse(spec["study"], spec.get("reps"), dict(spec.get("env") or {}))
+    except InvalidStudy:
+        return None
+
+
+async def _study(rt: Runtime, namespace: str, sid: str, study: Study) -> status.Update | None:
+    """A study's Jobs collected and judged as one; once all its runs are finished and collected, its
+    summary is written before the status says so (a terminal phase means the summary is there)."""
+    root = rt.settings.output_root
+    parts: list[tuple[int, dict[str, Any] | None]] = []
+    runs: list[Run] = []
+    for k in range(len(study.scenarios)):
+        name = scenario_job_name(sid, k)
+        job = await rt.kube.get(object_path("Job", namespace, name))
+        first = study.first_run(k)
+        parts.append((first, job))
+        if job is None:
+            continue
+        succeeded, failed = status.job_runs(job)
+        runs += [Run(first + i, layout.run_dir(root, sid, i, name)) for i in succeeded]
+        runs += [Run(first + i, layout.run_dir(root, sid, i, name), failed=True) for i in failed - succeeded]
+    if all(job is None for _, job in parts):
+        return None
+    state = await rt.collector.collect(sid, runs)
+    if state is None:
+        return None
+    update = status.ondemand_update(status.study_job(parts, study.runs), state)
+    update.fields["scenarios"] = status.scenario_runs(
+        [scenario.name for scenario in study.scenarios], study.reps, parts, state
+    )
+    written = False
+    if update.fields["phase"] in status.TERMINAL:
+        written = await rt.summaries.write_once(sid, study) is not None
+        if not written:
+            return None  # the record is gone
+    update.conditions.append(status.summary_condition(written))
+    return update
 
 
 async def _scheduled(
@@ -143,13 +194,20 @@ async def on_finished_pod(rt: Runtime, namespace: str, pod: dict[str, Any]) -> N
     job_name = next((o["name"] for o in owners if o.get("kind") == "Job"), None)
     if index is None or job_name is None:
         return
-    if job_name == child_name(sid):
+    first_run = (pod.get("metadata", {}).get("annotations") or {}).get(FIRST_RUN_ANNOTATION)
+    if job_name == child_name(sid) or (first_run is not None and first_run.isdigit()):
         # Just this run, no Job read and no status: the Job's own event follows (its controller
-        # records the completed index) and publishes the status once this collection is done.
-        if rt.collector.known_collected(sid, index):
+        # records the completed index) and publishes the status once this collection is done. A study's
+        # pod is run first_run + index, its output in its Job's folder of runs.
+        root = rt.settings.output_root
+        if first_run is None:
+            run = Run(index, layout.run_dir(root, sid, index))
+        else:
+            run = Run(int(first_run) + index, layout.run_dir(root, sid, index, job_name))
+        if rt.collector.known_collected(sid, run.number):
             return
         async with rt.collector.lock(sid):
-            await rt.collector.collect(sid, [Run(index, layout.run_dir(rt.settings.output_root, sid, index))])
+            await rt.collector.collect(sid, [run])
     else:
         await sync(rt, namespace, sid, JobType.SCHEDULED, finished_pod=pod)
 

@@ -69,6 +69,9 @@ class OperatorSettings(BaseSettings):
     # The services record keeps every run's output entries: this cap keeps it far below 16 MiB.
     output_max_record_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=12 * 1024 * 1024)
 
+    # A study's summary reads each run's KPI JSON whole: a larger one is noted and left out.
+    summary_kpi_max_bytes: int = Field(default=1024 * 1024, ge=1)
+
     # Fault injection for the restart tests only: after this many files uploaded by this process,
     # collection stops dead (before the record is updated) so that a test can SIGKILL the operator
     # at a known point. Unset in every deployment.

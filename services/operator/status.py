@@ -14,6 +14,12 @@ Conditions (type: reasons):
     OutputsCollected  Collected | Collecting                   (ondemand, scheduled)
     OutputsAccepted   WithinLimits | LimitExceeded             (ondemand, scheduled; a run whose
                                                                 outputs pass a limit counts as failed)
+    SummaryWritten    Written | Waiting                        (a study: its summary is stored; a
+                                                                study is terminal only once it is)
+
+A study (ondemand with `study`) is judged as one Job made of its scenarios' Jobs (`study_job`), and
+its status also lists each scenario's runs (`scenarios`: name, first run, runs, active, succeeded,
+failed).
 
 Several writers (kopf handlers, the Job/pod/Deployment watches, the sweep) publish to one status, so
 `publish` reads the resource, merges conditions by type (a condition's lastTransitionTime moves only
@@ -43,6 +49,7 @@ SPEC_APPLIED = "SpecApplied"
 RUNS_FINISHED = "RunsFinished"
 OUTPUTS_COLLECTED = "OutputsCollected"
 OUTPUTS_ACCEPTED = "OutputsAccepted"
+SUMMARY_WRITTEN = "SummaryWritten"
 
 TERMINAL = frozenset({Phase.SUCCEEDED.value, Phase.FAILED.value})
 _ATTEMPTS = 10
@@ -76,6 +83,75 @@ def job_runs(job: dict[str, Any]) -> tuple[set[int], set[int]]:
     """(succeeded, failed) run indexes of an Indexed Job, each final."""
     status = job.get("status") or {}
     return parse_indexes(status.get("completedIndexes")), parse_indexes(status.get("failedIndexes"))
+
+
+def format_indexes(indexes: set[int]) -> str:
+    """The inverse of parse_indexes (without ranges: "0,1,5")."""
+    return ",".join(str(index) for index in sorted(indexes))
+
+
+def study_job(parts: list[tuple[int, dict[str, Any] | None]], completions: int) -> dict[str, Any]:
+    """A study's Jobs, each given with the run number of its index 0 (None: not made yet), as one Job
+    whose indexes are run numbers: finished once every Job has, Complete only if every Job is."""
+    completed: set[int] = set()
+    failed: set[int] = set()
+    counts = {"active": 0, "ready": 0, "succeeded": 0, "failed": 0}
+    uncounted = False
+    outcomes: list[tuple[str, str, str] | None] = []
+    for first_run, job in parts:
+        if job is None:
+            outcomes.append(None)
+            continue
+        done, broken = job_runs(job)
+        completed |= {first_run + index for index in done}
+        failed |= {first_run + index for index in broken}
+        job_status = job.get("status") or {}
+        for key in counts:
+            counts[key] += int(job_status.get(key) or 0)
+        uncounted = uncounted or any((job_status.get("uncountedTerminatedPods") or {}).values())
+        outcomes.append(job_outcome(job))
+    conditions = []
+    if outcomes and all(outcome is not None for outcome in outcomes):
+        failing = [o for o in outcomes if o is not None and o[0] == "Failed"]
+        kind, reason, message = failing[0] if failing else ("Complete", "Completed", "")
+        conditions = [{"type": kind, "status": "True", "reason": reason, "message": message}]
+    combined: dict[str, Any] = {
+        **counts,
+        "completedIndexes": format_indexes(completed),
+        "failedIndexes": format_indexes(failed),
+        "conditions": conditions,
+    }
+    if uncounted:
+        combined["uncountedTerminatedPods"] = {"succeeded": ["(a scenario's pod)"]}
+    return {"spec": {"completions": completions}, "status": combined}
+
+
+def scenario_runs(
+    names: list[str], reps: int, parts: list[tuple[int, dict[str, Any] | None]], state: RecordState
+) -> list[dict[str, Any]]:
+    """Each scenario's runs for `status.scenarios`; a run whose outputs were refused counts as failed."""
+    listed = []
+    for name, (first_run, job) in zip(names, parts, strict=True):
+        done, broken = job_runs(job) if job is not None else (set(), set())
+        numbers = {first_run + index for index in done}
+        refused = numbers & set(state.rejected)
+        listed.append(
+            {
+                "name": name,
+                "firstRun": first_run,
+                "runs": reps,
+                "active": int(((job or {}).get("status") or {}).get("active") or 0),
+                "succeeded": len(numbers - refused),
+                "failed": len({first_run + index for index in broken} | refused),
+            }
+        )
+    return listed
+
+
+def summary_condition(written: bool) -> dict[str, Any]:
+    if written:
+        return condition(SUMMARY_WRITTEN, True, "Written", "the study summary is stored with the outputs")
+    return condition(SUMMARY_WRITTEN, False, "Waiting", "written once every run is finished and collected")
 
 
 def job_outcome(job: dict[str, Any]) -> tuple[str, str, str] | None:

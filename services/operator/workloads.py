@@ -4,6 +4,9 @@
   index retried `run_retries` times (backoffLimitPerIndex), a replacement pod only once the old one
   is gone (two pods never write one run's output), no TTL (the Job stays until its resource goes,
   so that outputs are always collected from it first).
+- `ondemand` with `study` -> one such Job per scenario, `ana-<sid>-<k>` (see `study`): completions =
+  the study's reps, SCENARIO and the scenario's env in its template, its own /input; the service's
+  parallelism is shared among them (each max(1, max // scenarios)).
 - `scheduled`  -> CronJob `ana-<sid>` with the resource's schedule, concurrencyPolicy Forbid and the
   same run template; each Job's runs write to their own directory (see `layout`).
 - `persistent` -> Deployment `ana-<sid>` (one replica, Recreate: one writer of its output directory),
@@ -28,10 +31,12 @@ from typing import Any
 
 from services.shared.crd import MAX_REPS, JobType
 from services.shared.names import INPUT_DIR, MANAGED_BY_OPERATOR, OUTPUT_DIR, PART_OF, SERVICE_ID_LABEL
+from services.shared.study import SCENARIO_ENV
 from services.shared.validation import RESERVED_ENV_NAMES, is_cron, is_env_name
 
 from . import layout
 from .settings import OperatorSettings
+from .study import FIRST_RUN_ANNOTATION, SCENARIO_LABEL, InvalidStudy, Scenario, Study, job_name
 
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
@@ -57,6 +62,7 @@ class AnalyticsSpec:
     port: int | None = None
     schedule: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    study: Study | None = None
 
     @classmethod
     def parse(cls, spec: dict[str, Any]) -> AnalyticsSpec:
@@ -91,7 +97,17 @@ class AnalyticsSpec:
                 raise InvalidSpec(f"env name {name} is set by the platform and cannot be overridden")
             if not isinstance(value, str):
                 raise InvalidSpec(f"env {name} must be a string")
-        return cls(image=image, job_type=job_type, reps=reps, port=port, schedule=schedule, env=env)
+        study = None
+        if spec.get("study") is not None:
+            if job_type is not JobType.ONDEMAND:
+                raise InvalidSpec("only ondemand takes a study")
+            try:
+                study = Study.parse(spec["study"], reps, env)
+            except InvalidStudy as e:
+                raise InvalidSpec(str(e)) from None
+        return cls(
+            image=image, job_type=job_type, reps=reps, port=port, schedule=schedule, env=env, study=study
+        )
 
 
 def child_name(sid: str) -> str:
@@ -119,14 +135,18 @@ def selector_labels(sid: str) -> dict[str, str]:
     return {SERVICE_ID_LABEL: sid, MANAGED_BY_LABEL: MANAGED_BY_OPERATOR}
 
 
-def labels(sid: str, spec: AnalyticsSpec) -> dict[str, str]:
-    """A module's labels: fixed keys, values from the image name and the service id only."""
-    return {
+def labels(sid: str, spec: AnalyticsSpec, scenario: ScenarioRun | None = None) -> dict[str, str]:
+    """A module's labels: fixed keys, values from the image name, the service id and a study's scenario
+    name (a DNS label, so a valid label value) only."""
+    made = {
         "app.kubernetes.io/name": module_name(spec.image),
         "app.kubernetes.io/component": str(spec.job_type),
         "app.kubernetes.io/part-of": PART_OF,
         **selector_labels(sid),
     }
+    if scenario is not None:
+        made[SCENARIO_LABEL] = scenario.scenario.name
+    return made
 
 
 def escape_env_value(value: str) -> str:
@@ -158,21 +178,42 @@ def _run_identity_env(job_type: JobType, sid: str) -> list[dict[str, Any]]:
     return [index, job, {"name": "RUN_ID", "value": "$(JOB_NAME)-$(RUN_INDEX)"}]
 
 
-def pod_template(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> dict[str, Any]:
-    """The pod template shared by the three kinds of workload."""
-    if spec.job_type is JobType.ONDEMAND:
+@dataclass(frozen=True)
+class ScenarioRun:
+    """What makes the runs of one scenario of a study differ from the service's other runs."""
+
+    index: int
+    scenario: Scenario
+    first_run: int
+
+
+def pod_template(
+    sid: str, spec: AnalyticsSpec, settings: OperatorSettings, scenario: ScenarioRun | None = None
+) -> dict[str, Any]:
+    """The pod template shared by the three kinds of workload (and a study's scenarios)."""
+    if spec.job_type is JobType.ONDEMAND and scenario is None:
         output_mount: dict[str, Any] = {"subPathExpr": layout.ondemand_output_sub_path_expr(sid)}
-    elif spec.job_type is JobType.SCHEDULED:
+    elif spec.job_type is JobType.ONDEMAND or spec.job_type is JobType.SCHEDULED:
+        # A CronJob's Jobs and a study's Jobs: a folder of runs per Job.
         output_mount = {"subPathExpr": layout.scheduled_output_sub_path_expr(sid)}
     else:
         output_mount = {"subPath": layout.persistent_output_sub_path(sid)}
+
+    env = dict(spec.env)
+    scenario_env: list[dict[str, Any]] = []
+    input_sub_path = layout.input_sub_path(sid)
+    if scenario is not None:
+        env.update(scenario.scenario.env)
+        scenario_env = [{"name": SCENARIO_ENV, "value": scenario.scenario.name}]
+        input_sub_path = layout.scenario_input_sub_path(sid, scenario.scenario.name)
 
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": spec.image,
         **({"imagePullPolicy": settings.image_pull_policy} if settings.image_pull_policy else {}),
         "env": [
-            *({"name": name, "value": escape_env_value(value)} for name, value in sorted(spec.env.items())),
+            *({"name": name, "value": escape_env_value(value)} for name, value in sorted(env.items())),
+            *scenario_env,
             *_run_identity_env(spec.job_type, sid),
             *_platform_env(sid),
         ],
@@ -180,7 +221,7 @@ def pod_template(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> d
             {
                 "name": DATA_VOLUME,
                 "mountPath": INPUT_DIR,
-                "subPath": layout.input_sub_path(sid),
+                "subPath": input_sub_path,
                 "readOnly": True,
             },
             {"name": DATA_VOLUME, "mountPath": OUTPUT_DIR, **output_mount},
@@ -200,8 +241,11 @@ def pod_template(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> d
         if "BASE_PATH" not in spec.env:
             container["env"].append({"name": "BASE_PATH", "value": ingress_path(sid)})
 
+    metadata: dict[str, Any] = {"labels": labels(sid, spec, scenario)}
+    if scenario is not None:
+        metadata["annotations"] = {FIRST_RUN_ANNOTATION: str(scenario.first_run)}
     return {
-        "metadata": {"labels": labels(sid, spec)},
+        "metadata": metadata,
         "spec": {
             "restartPolicy": "Always" if spec.job_type is JobType.PERSISTENT else "Never",
             "automountServiceAccountToken": False,
@@ -219,15 +263,22 @@ def pod_template(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> d
     }
 
 
-def job_spec(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> dict[str, Any]:
-    reps = spec.reps or 1
+def job_spec(
+    sid: str, spec: AnalyticsSpec, settings: OperatorSettings, scenario: ScenarioRun | None = None
+) -> dict[str, Any]:
+    if scenario is not None and spec.study is not None:
+        reps = spec.study.reps
+        parallelism = max(1, settings.max_parallelism // len(spec.study.scenarios))
+    else:
+        reps = spec.reps or 1
+        parallelism = settings.max_parallelism
     return {
         "completionMode": "Indexed",
         "completions": reps,
-        "parallelism": min(reps, settings.max_parallelism),
+        "parallelism": min(reps, parallelism),
         "backoffLimitPerIndex": settings.run_retries,
         "podReplacementPolicy": "Failed",
-        "template": pod_template(sid, spec, settings),
+        "template": pod_template(sid, spec, settings, scenario),
     }
 
 
@@ -323,8 +374,22 @@ def ingress(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> dict[s
     }
 
 
+def scenario_job(sid: str, spec: AnalyticsSpec, settings: OperatorSettings, k: int) -> dict[str, Any]:
+    """The Job of scenario k of a study."""
+    assert spec.study is not None
+    scenario = ScenarioRun(k, spec.study.scenarios[k], spec.study.first_run(k))
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": job_name(sid, k), "labels": labels(sid, spec, scenario)},
+        "spec": job_spec(sid, spec, settings, scenario),
+    }
+
+
 def children(sid: str, spec: AnalyticsSpec, settings: OperatorSettings) -> list[dict[str, Any]]:
-    """Every child of a resource, the workload first."""
+    """Every child of a resource, the workload first (a study: its scenarios' Jobs, in order)."""
+    if spec.study is not None:
+        return [scenario_job(sid, spec, settings, k) for k in range(len(spec.study.scenarios))]
     if spec.job_type is JobType.ONDEMAND:
         return [job(sid, spec, settings)]
     if spec.job_type is JobType.SCHEDULED:

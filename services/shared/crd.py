@@ -9,6 +9,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from .study import MAX_SCENARIO_NAME, SCENARIO_NAME_PATTERN
+
 GROUP = "eng.cam.ac.uk"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -55,12 +57,68 @@ _JOB_TYPE_RULES = [
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
+# A study (services.shared.study): ondemand, and `reps` counts every run of it.
+_STUDY_RULES = [
+    {"rule": "!has(self.study) || self.jobType == 'ondemand'", "message": "a study is ondemand"},
+    {
+        "rule": "!has(self.study) || self.reps == self.study.reps * size(self.study.scenarios)",
+        "message": "reps of a study is study.reps times the number of scenarios",
+    },
+]
+
+
+def _env_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "maxProperties": 256,
+        "additionalProperties": {"type": "string", "maxLength": 32768},
+        "x-kubernetes-validations": [
+            {
+                "rule": f"self.all(name, name.matches('{ENV_NAME_PATTERN}'))",
+                "message": "env names must be valid variable names",
+            }
+        ],
+    }
+
+
+def _study_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["reps", "scenarios"],
+        "properties": {
+            "reps": {"type": "integer", "minimum": 1, "maximum": MAX_REPS},
+            "scenarios": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_REPS,
+                "items": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {
+                        "name": {
+                            "type": "string",
+                            "maxLength": MAX_SCENARIO_NAME,
+                            "pattern": SCENARIO_NAME_PATTERN,
+                        },
+                        "env": _env_schema(),
+                    },
+                },
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "self.all(a, self.exists_one(b, b.name == a.name))",
+                        "message": "scenario names must be unique",
+                    }
+                ],
+            },
+        },
+    }
+
 
 def spec_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["image", "jobType"],
-        "x-kubernetes-validations": _JOB_TYPE_RULES,
+        "x-kubernetes-validations": _JOB_TYPE_RULES + _STUDY_RULES,
         "properties": {
             "image": {"type": "string", "minLength": 1, "maxLength": 512},
             "description": {"type": "string", "maxLength": 4096},
@@ -68,17 +126,8 @@ def spec_schema() -> dict[str, Any]:
             "port": {"type": "integer", "minimum": 1, "maximum": 65535},
             "reps": {"type": "integer", "minimum": 1, "maximum": MAX_REPS},
             "schedule": {"type": "string", "minLength": 1, "maxLength": 256},
-            "env": {
-                "type": "object",
-                "maxProperties": 256,
-                "additionalProperties": {"type": "string", "maxLength": 32768},
-                "x-kubernetes-validations": [
-                    {
-                        "rule": f"self.all(name, name.matches('{ENV_NAME_PATTERN}'))",
-                        "message": "env names must be valid variable names",
-                    }
-                ],
-            },
+            "env": _env_schema(),
+            "study": _study_schema(),
         },
     }
 

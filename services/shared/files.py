@@ -88,3 +88,9 @@ def output_file_id(service_id: str, run: int, relative_path: str) -> ObjectId:
     a second attempt finds it already there instead of adding a copy."""
     digest = hashlib.sha256(f"{service_id}\0{run}\0{relative_path}".encode()).digest()
     return ObjectId(digest[:12])
+
+
+def summary_file_id(service_id: str, name: str) -> ObjectId:
+    """A study summary file's id: the same on every attempt (as output_file_id), never an output's."""
+    digest = hashlib.sha256(f"{service_id}\0summary\0{name}".encode()).digest()
+    return ObjectId(digest[:12])

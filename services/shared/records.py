@@ -50,6 +50,40 @@ def parse_created_at(value: Any) -> Any:
     return value
 
 
+class ScenarioRecord(BaseModel):
+    """One scenario of a study: its name, and its own inputs and env over the service's."""
+
+    name: str
+    mount_files: dict[str, str] = Field(default_factory=dict)  # GridFS file id -> file name in /input
+    env: dict[str, str] = Field(default_factory=dict)
+
+    def inputs_over(self, shared: dict[str, str]) -> dict[str, str]:
+        """The scenario's /input: the service's files, then the scenario's; a scenario file replaces a
+        service file of the same name."""
+        own_names = set(self.mount_files.values())
+        kept = {file_id: name for file_id, name in shared.items() if name not in own_names}
+        return {**kept, **self.mount_files}
+
+
+class StudyRecord(BaseModel):
+    """A study (`sim` with `scenarios`): `reps` runs of each scenario (see services.shared.study)."""
+
+    reps: int
+    scenarios: list[ScenarioRecord]
+
+    @property
+    def runs(self) -> int:
+        return self.reps * len(self.scenarios)
+
+
+class SummaryFiles(BaseModel):
+    """The study summary the operator stored in GridFS once every run was collected."""
+
+    json_file_id: str
+    csv_file_id: str
+    created_at: datetime
+
+
 class ServiceRecord(BaseModel):
     """Fields of a services document (its `_id` is the Analytics resource's name)."""
 
@@ -63,6 +97,9 @@ class ServiceRecord(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     output_files: list[OutputFile] = Field(default_factory=list)
+    # A study only (absent otherwise): its scenarios, and the summary once the operator wrote it.
+    study: StudyRecord | None = None
+    study_summary: SummaryFiles | None = None
 
     @field_validator("mount_files", "env", mode="before")
     @classmethod
@@ -86,6 +123,9 @@ class ServiceRecord(BaseModel):
 
     def to_document(self, service_id: ObjectId) -> dict[str, Any]:
         document = self.model_dump(mode="python")
+        for optional in ("study", "study_summary"):  # not written at all where they do not apply
+            if document[optional] is None:
+                del document[optional]
         document["_id"] = service_id
         return document
 

@@ -38,6 +38,19 @@ class Condition(BaseModel):
     lastTransitionTime: str | None = None
 
 
+class ScenarioRuns(BaseModel):
+    """One scenario of a study as the operator reports it in `status.scenarios`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    firstRun: int = 0
+    runs: int = 0
+    active: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
 class AnalyticsStatus(BaseModel):
     """`status` of an Analytics resource (fields the operator owns; kopf's own keys are ignored)."""
 
@@ -49,6 +62,7 @@ class AnalyticsStatus(BaseModel):
     failed: int = 0
     outputs: int = 0
     conditions: list[Condition] = Field(default_factory=list)
+    scenarios: list[ScenarioRuns] = Field(default_factory=list)  # a study's, by scenario
 
     @classmethod
     def of(cls, resource: dict[str, Any] | None) -> AnalyticsStatus:

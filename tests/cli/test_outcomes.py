@@ -108,3 +108,45 @@ def test_wait_exits_1_when_a_run_failed(
     status = json.loads(waited.stdout)
     assert (status["status"], status["failed"], status["succeeded"]) == ("error", 1, 0)
     assert dtpoc("wait", sid).stdout.strip() == f"{sid} error: 0 ok, 1 failed, 0 active of 1"
+
+
+def test_outputs_of_a_study_are_named_by_scenario_with_its_summary(
+    operator_env: OperatorEnv, operated_api: LiveApi, operated_dtpoc: Dtpoc, tmp_path: Path
+) -> None:
+    """A study launched from a spec file: `outputs` writes DIR/<scenario>/run-<replication>/<file> and
+    the summary beside them, each file the API's."""
+    dtpoc = operated_dtpoc
+    spec = tmp_path / "study.yaml"
+    spec.write_text(
+        f"image: {IMAGE}\nversion: '2'\nsim:\n  reps: 2\n  scenarios:\n"
+        "    - {name: baseline}\n    - {name: more-staff, env: {STAFF: '12'}}\n"
+    )
+    with operator_env.scheduling_paused():
+        sid = dtpoc.json("launch", "-f", spec)["id"]
+        for pod in pending_pods(operator_env, sid, 4, timeout=60):
+            job = pod["metadata"]["labels"]["batch.kubernetes.io/job-name"]
+            replication = int(pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"])
+            folder = operator_env.output_root / sid / "runs" / job / str(replication)  # its /output
+            scenario = job.rsplit("-", 1)[1]
+            (folder / "kpis.json").write_text(json.dumps({"throughput": 10 * int(scenario) + replication}))
+    assert dtpoc("wait", sid, "--timeout", "120").returncode == 0
+
+    shown = dtpoc.ok("status", sid).stdout
+    assert "summary" in shown and "written" in shown and "more-staff" in shown
+    folder = tmp_path / "results"
+    written = dtpoc.json("outputs", sid, "-o", folder)
+    listed = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    assert listed == [
+        "baseline/run-0/kpis.json", "baseline/run-1/kpis.json",
+        "more-staff/run-0/kpis.json", "more-staff/run-1/kpis.json",
+        "summary.csv", "summary.json",
+    ]  # fmt: skip
+    runs = {(item["scenario"], item["replication"]): item for item in written if "scenario" in item}
+    assert runs[("more-staff", 1)]["run"] == 3
+    assert json.loads((folder / "more-staff/run-1/kpis.json").read_text()) == {"throughput": 11}
+    for item in written:
+        assert Path(item["path"]).read_bytes() == api_bytes(dtpoc.url, item["file_id"])
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["scenarios"][1]["statistics"]["throughput"]["mean"] == 10.5
+    human = dtpoc.ok("outputs", sid, "-o", tmp_path / "again").stdout
+    assert f"more-staff run 1 (run 3): {tmp_path / 'again' / 'more-staff' / 'run-1' / 'kpis.json'}" in human

@@ -383,3 +383,99 @@ def test_network_policies_enforced_and_service_names_resolve(platform: Platform)
     # Module egress is DNS only (moduleEgressCidrs empty): not even the API's served port.
     assert result["orchestrator-api-svc:80"]["ok"] is False, result
     terminate(platform, sid)
+
+
+def workbook_with_more_staff(factor: int) -> bytes:
+    """The sample workbook with every resource's capacity multiplied: another scenario's input."""
+    import io
+
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(SAMPLE_XLSX.read_bytes()))
+    for row in book["resources"].iter_rows(min_row=2):
+        row[1].value = int(row[1].value) * factor
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_hospital_study_on_the_real_node(platform: Platform) -> None:
+    """A 2 x 2 study of the hospital-lab module: two scenarios (the sample lab, and one with twice the
+    staff and machines, each its own lab.xlsx at /input), two replications each. Four real containers
+    run; each reads its scenario's workbook and seeds from RUN_INDEX (its replication); the operator
+    collects them and writes the summary, whose means are those of the four kpis.json."""
+    image, version = image_and_version(platform.outputs["images"]["hospital-lab"])
+    sample = upload(platform, "lab.xlsx", SAMPLE_XLSX.read_bytes())
+    doubled = upload(platform, "lab-doubled.xlsx", workbook_with_more_staff(2))
+    sid = launch(
+        platform,
+        {
+            "image": image,
+            "version": version,
+            "description": "staffing study, 2 scenarios x 2 replications",
+            "env": {"INPUT_EXCEL_FILE": "/input/lab.xlsx", "SIM_HOURS": "240"},
+            "sim": {
+                "reps": 2,
+                "scenarios": [
+                    {"name": "baseline", "mount_files": {sample: "lab.xlsx"}},
+                    {"name": "more-staff", "mount_files": {doubled: "lab.xlsx"}, "env": {"SIM_HOURS": "240"}},
+                ],
+            },
+        },
+    )
+    status = eventually(
+        lambda: (s := status_of(platform, sid))["status"] in ("ok", "error") and s["summary"] and s,
+        420,
+        "the four runs and the study summary",
+        interval=0.5,
+    )
+    assert status["status"] == "ok", status
+    assert (status["total"], status["succeeded"]) == (4, 4)
+    assert [(g["name"], g["runs"], g["succeeded"]) for g in status["scenarios"]] == [
+        ("baseline", [0, 1], 2),
+        ("more-staff", [2, 3], 2),
+    ]
+    pods = json.loads(
+        platform.kubectl(
+            "get", "pods", "-l", f"orchestrator.eng.cam.ac.uk/service-id={sid}", "-o", "json"
+        ).stdout
+    )["items"]
+    assert len(pods) == 4 and {p["spec"]["nodeName"] for p in pods} == {"dtpoc-node"}
+    for pod in pods:
+        env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+        assert env["SCENARIO"]["value"] == pod["metadata"]["labels"]["orchestrator.eng.cam.ac.uk/scenario"]
+
+    documents = {}
+    for k, name in enumerate(("baseline", "more-staff")):
+        for replication in range(2):
+            run = 2 * k + replication
+            response = platform.api.get(
+                f"/service/{sid}/output/{run}", params={"name": "kpis.json"}, headers=platform.reader
+            )
+            assert response.status_code == 200, response.text
+            document = response.json()
+            # What the module saw: RUN_INDEX (its replication), RUN_ID of its scenario's Job, its workbook.
+            assert document["run_index"] == replication
+            assert document["run_id"] == f"ana-{sid}-{k}-{replication}"
+            assert document["input_file"] == "lab.xlsx"
+            documents[(name, replication)] = document["kpis"]
+    # Each scenario read its own workbook (the doubled one has twice the pathologists) ...
+    assert documents[("baseline", 0)]["resources"]["pathologist"]["capacity"] == 5
+    assert documents[("more-staff", 0)]["resources"]["pathologist"]["capacity"] == 10
+    # ... and the replications of a scenario differ (each seeds its streams from its RUN_INDEX).
+    assert documents[("baseline", 0)] != documents[("baseline", 1)]
+
+    summary = platform.api.get(f"/service/{sid}/summary", headers=platform.reader).json()
+    assert [(r["scenario"], r["replication"], r["status"]) for r in summary["runs"]] == [
+        ("baseline", 0, "succeeded"), ("baseline", 1, "succeeded"),
+        ("more-staff", 0, "succeeded"), ("more-staff", 1, "succeeded"),
+    ]  # fmt: skip
+    for group in summary["scenarios"]:
+        values = [documents[(group["name"], r)]["turnaround_hours"]["mean"] for r in range(2)]
+        statistics = group["statistics"]["turnaround_hours.mean"]
+        assert statistics["n"] == 2
+        assert statistics["mean"] == pytest.approx(sum(values) / 2, rel=1e-12)
+        assert statistics["ci95_low"] <= statistics["mean"] <= statistics["ci95_high"]
+    table = platform.api.get(f"/service/{sid}/summary", params={"format": "csv"}, headers=platform.reader)
+    assert table.status_code == 200 and table.text.startswith("scenario,replication,run,status,source,")
+    terminate(platform, sid)

@@ -66,9 +66,40 @@ class ServiceSummary(BaseModel):
     message: str | None = Field(default=None, description="Why the status is what it is, when known.")
 
 
+class StudyOutput(OutputFile):
+    replication: int = Field(ge=0, description="The run's replication within its scenario (its RUN_INDEX).")
+
+
+class ScenarioStatus(BaseModel):
+    """One scenario of a study."""
+
+    name: str
+    runs: list[int] = Field(description="Its run numbers (/output/{run}); replication r is runs[r].")
+    active: int
+    succeeded: int
+    failed: int
+    output_files: list[StudyOutput] = Field(description="Its collected outputs, in run order.")
+
+
+class StudySummaryFiles(BaseModel):
+    """The study summary (GET /service/{id}/summary, `?format=csv`), stored with the outputs."""
+
+    json_file_id: str
+    csv_file_id: str
+    created_at: datetime
+
+
 class ServiceStatus(ServiceSummary):
     output_files: list[OutputFile] = Field(description="Collected outputs, in run order.")
     conditions: list[Condition]
+    scenarios: list[ScenarioStatus] | None = Field(
+        default=None, description="A study's runs and outputs by scenario; null for other services."
+    )
+    summary: StudySummaryFiles | None = Field(
+        default=None,
+        description="A study's summary once every run is finished and collected (null until then, and "
+        "for other services).",
+    )
 
 
 class TerminateResponse(BaseModel):
@@ -160,8 +191,31 @@ class V1Beta1(Contract):
         return ServiceSummary(**self._summary(view))
 
     def status(self, view: ServiceView) -> ServiceStatus:
+        groups = view.scenarios
+        summary = view.record.study_summary
         return ServiceStatus(
-            **self._summary(view), output_files=view.output_files, conditions=view.conditions
+            **self._summary(view),
+            output_files=view.output_files,
+            conditions=view.conditions,
+            scenarios=(
+                [
+                    ScenarioStatus(
+                        name=group.name,
+                        runs=group.runs,
+                        active=group.active,
+                        succeeded=group.succeeded,
+                        failed=group.failed,
+                        output_files=[
+                            StudyOutput(**o.model_dump(), replication=group.runs.index(o.run))
+                            for o in group.output_files
+                        ],
+                    )
+                    for group in groups
+                ]
+                if groups is not None
+                else None
+            ),
+            summary=StudySummaryFiles(**summary.model_dump()) if summary is not None else None,
         )
 
     def launched(self, launched: Launched) -> LaunchResponse:

@@ -141,7 +141,16 @@ def router(contract: Contract) -> APIRouter:
         """Delete a file. 409 while a service mounts it as an input (terminate the service first)."""
         if await store.files.find_one({"_id": file_id}, projection={"_id": 1}) is None:
             raise HTTPException(404, f"no file {file_id}")
-        user = await services.find_one({f"mount_files.{file_id}": {"$exists": True}}, projection={"_id": 1})
+        mounted = {"$exists": True}
+        user = await services.find_one(
+            {
+                "$or": [
+                    {f"mount_files.{file_id}": mounted},
+                    {f"study.scenarios.mount_files.{file_id}": mounted},
+                ]
+            },
+            projection={"_id": 1},
+        )
         if user is not None:
             raise HTTPException(409, f"service {user['_id']} mounts file {file_id}; terminate it first")
         await store.files.delete_one({"_id": file_id})

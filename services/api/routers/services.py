@@ -9,7 +9,7 @@ and shapes the answers.
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from bson import ObjectId
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
@@ -75,26 +75,27 @@ async def list_views(
     return [ServiceView.of(doc, resources.get(str(doc["_id"])), now) for doc in docs], more
 
 
-async def _missing_files(store: Any, mount_files: dict[str, str]) -> list[str]:
-    if not mount_files:
+async def _missing_files(store: Any, request: SeedLaunchRequest) -> list[tuple[str | int, ...]]:
+    """Where the request names a file that is not stored: (field path..., file id), in request order.
+    One query for all of them (a study's scenarios included)."""
+    named = [(where, file_id) for where, files in request.scenario_mount_files() for file_id in files]
+    if not named:
         return []
-    wanted = [ObjectId(file_id) for file_id in mount_files]
-    found = {doc["_id"] async for doc in store.files.find({"_id": {"$in": wanted}}, projection={"_id": 1})}
-    return [str(file_id) for file_id in wanted if file_id not in found]
+    wanted = list({ObjectId(file_id) for _, file_id in named})
+    found = {
+        str(doc["_id"]) async for doc in store.files.find({"_id": {"$in": wanted}}, projection={"_id": 1})
+    }
+    return [(*where, file_id) for where, file_id in named if file_id not in found]
 
 
 async def launch_service(request: SeedLaunchRequest, services: Any, store: Any, analytics: Any) -> Launched:
     """Write the services record, then create the Analytics resource; undo the record if that fails."""
-    missing = await _missing_files(store, request.mount_files or {})
+    missing = await _missing_files(store, request)
     if missing:
         raise RequestValidationError(
             [
-                {
-                    "type": "value_error",
-                    "loc": ("body", "mount_files", file_id),
-                    "msg": "no stored file has this id",
-                }
-                for file_id in missing
+                {"type": "value_error", "loc": ("body", *where), "msg": "no stored file has this id"}
+                for where in missing
             ]
         )
     service_id = ObjectId()
@@ -169,6 +170,11 @@ def router(contract: Contract) -> APIRouter:
         - `sim`: a simulation, as in the original platform: an on-demand batch of `reps` (default 1)
           independent runs, each writing its outputs (`/service/{id}/output/{run}`); no port, no schedule.
           `{"sim": {"reps": 5}}` is the same as `{"ana": {"job_type": "ondemand", "reps": 5}}`.
+        - `sim` with `scenarios`: a study, `reps` runs of every scenario (at most 100 runs in all). Each
+          scenario has a unique `name` (a DNS label), its own `mount_files` (over the service's, at
+          /input) and `env` (over the service's); run k*reps + r is replication r of scenario k and
+          gets SCENARIO=<name> and RUN_INDEX=r. The status groups runs and outputs by scenario; once
+          every run is done the operator writes the summary (`/service/{id}/summary`).
 
         Every `mount_files` id must be a stored file; it appears in the module as `/input/<name>`.
         202: the operator makes the workload. When the resource cannot be created, the record is removed
@@ -220,6 +226,47 @@ def router(contract: Contract) -> APIRouter:
         media_type = "application/json" if chosen.filename.lower().endswith(".json") else None
         response: StreamingResponse = await stream_file(
             store, doc, filename=chosen.filename, media_type=media_type
+        )
+        return response
+
+    @api.get(
+        "/{id}/summary",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The study summary: JSON (`format=json`, the default) or CSV (`format=csv`).",
+                "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+            },
+            **errors(404, 422, 503),
+        },
+    )
+    async def study_summary(
+        service_id: ServiceId,
+        services: Services,
+        store: Store,
+        format: Annotated[
+            Literal["json", "csv"], Query(description="`json`: the whole summary; `csv`: its table.")
+        ] = "json",
+    ) -> Response:
+        """A study's summary (a `sim` launched with `scenarios`), written by the operator once every run
+        has finished and been collected: every run's KPIs in one table by scenario and replication, and
+        for each numeric KPI per scenario n, mean, standard deviation and the 95% interval of the mean
+        (Student t). 404 while it is not written yet, and for a service that is not a study."""
+        record, _ = read_record(await _find_service(services, service_id))
+        if record.study is None:
+            raise HTTPException(404, f"service {service_id} is not a study (a `sim` with `scenarios`)")
+        if record.study_summary is None:
+            raise HTTPException(
+                404, f"the summary of study {service_id} is not written yet: its runs have not all finished"
+            )
+        summary = record.study_summary
+        file_id = summary.csv_file_id if format == "csv" else summary.json_file_id
+        doc = await store.files.find_one({"_id": _stored_id(file_id)})
+        if doc is None:
+            raise HTTPException(404, f"the summary of study {service_id} is no longer stored")
+        media_type = "text/csv; charset=utf-8" if format == "csv" else "application/json"
+        response: StreamingResponse = await stream_file(
+            store, doc, filename=f"summary-{service_id}.{format}", media_type=media_type
         )
         return response
 

@@ -49,14 +49,17 @@ class SummaryWriter:
         if document.get(STUDY_SUMMARY):
             return SummaryFiles.model_validate(document[STUDY_SUMMARY])
         table = await self._table(sid, study, document)
-        files = {}
-        for name, content in ((SUMMARY_JSON, table.to_json()), (SUMMARY_CSV, table.to_csv())):
-            file_id = summary_file_id(sid, name)
-            metadata = {"service_id": sid, "kind": "summary", "content_type": _CONTENT_TYPES[name]}
-            await self.store.upload_once(file_id, name, content, metadata=metadata)
-            files[name] = str(file_id)
+        contents = {SUMMARY_JSON: table.to_json(), SUMMARY_CSV: table.to_csv()}
+        files = {name: summary_file_id(sid, name) for name in contents}
+        missing = await self.store.not_yet_stored(list(files.values()))
+        for name, file_id in files.items():
+            if file_id in missing:
+                metadata = {"service_id": sid, "kind": "summary", "content_type": _CONTENT_TYPES[name]}
+                await self.store.upload_with_id(file_id, name, contents[name], metadata=metadata)
         summary = SummaryFiles(
-            json_file_id=files[SUMMARY_JSON], csv_file_id=files[SUMMARY_CSV], created_at=datetime.now(UTC)
+            json_file_id=str(files[SUMMARY_JSON]),
+            csv_file_id=str(files[SUMMARY_CSV]),
+            created_at=datetime.now(UTC),
         )
         guard = {"_id": oid, STUDY_SUMMARY: {"$exists": False}}
         result = await self.records.update_one(guard, {"$set": {STUDY_SUMMARY: summary.model_dump()}})

@@ -10,7 +10,9 @@ from services.shared.mongo import MongoSettings, connect
 from services.shared.records import services_collection
 
 from .kube import Kube
+from .logs import RunLogStore
 from .outputs import Collector
+from .pods import RunPods
 from .settings import OperatorSettings
 
 
@@ -22,6 +24,7 @@ class Runtime:
     mongo: Any  # pymongo.AsyncMongoClient
     store: FileStore
     collector: Collector
+    pods: RunPods
     # The status last read or written per resource (see status.publish).
     published: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # Services with a sync waiting for their lock: one waiting sync is enough (see runs.sync).
@@ -45,8 +48,13 @@ class Runtime:
             mongo=mongo,
             store=store,
             collector=Collector(
-                mongo, store, pause_after_uploads=settings.pause_after_uploads, limits=settings.output_limits
+                mongo,
+                store,
+                pause_after_uploads=settings.pause_after_uploads,
+                limits=settings.output_limits,
+                logs=RunLogStore(kube, store, settings.log_max_bytes, settings.log_read_timeout_seconds),
             ),
+            pods=RunPods(services_collection(mongo)),
         )
 
     async def close(self) -> None:

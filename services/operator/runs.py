@@ -17,6 +17,7 @@ from services.shared.names import SERVICE_ID_LABEL
 from . import layout, status
 from .context import Runtime
 from .kube import collection_path, object_path
+from .logs import PodRef
 from .outputs import Run
 from .workloads import COMPLETION_INDEX, JOB_NAME_LABEL, child_name, selector_labels
 
@@ -85,8 +86,12 @@ async def _ondemand(rt: Runtime, namespace: str, sid: str) -> status.Update | No
         return None
     root = rt.settings.output_root
     succeeded, failed = status.job_runs(job)
-    runs = [Run(i, layout.run_dir(root, sid, i)) for i in succeeded]
-    runs += [Run(i, layout.run_dir(root, sid, i), failed=True) for i in failed - succeeded]
+    name = child_name(sid)
+    runs = [Run(i, layout.run_dir(root, sid, i), pod=PodRef(namespace, name, i)) for i in succeeded]
+    runs += [
+        Run(i, layout.run_dir(root, sid, i), failed=True, pod=PodRef(namespace, name, i))
+        for i in failed - succeeded
+    ]
     state = await rt.collector.collect(sid, runs)
     if state is None:
         return None
@@ -121,7 +126,12 @@ async def _scheduled(
         for index in sorted(succeeded | failed):
             finished.add(base + index)
             runs.append(
-                Run(base + index, layout.run_dir(root, sid, index, name), failed=index not in succeeded)
+                Run(
+                    base + index,
+                    layout.run_dir(root, sid, index, name),
+                    failed=index not in succeeded,
+                    pod=PodRef(namespace, name, index),
+                )
             )
     state = await rt.collector.collect(sid, runs) if runs else await rt.collector.state(sid)
     if state is None:
@@ -148,8 +158,11 @@ async def on_finished_pod(rt: Runtime, namespace: str, pod: dict[str, Any]) -> N
         # records the completed index) and publishes the status once this collection is done.
         if rt.collector.known_collected(sid, index):
             return
+        run = Run(
+            index, layout.run_dir(rt.settings.output_root, sid, index), pod=PodRef(namespace, job_name, index)
+        )
         async with rt.collector.lock(sid):
-            await rt.collector.collect(sid, [Run(index, layout.run_dir(rt.settings.output_root, sid, index))])
+            await rt.collector.collect(sid, [run])
     else:
         await sync(rt, namespace, sid, JobType.SCHEDULED, finished_pod=pod)
 

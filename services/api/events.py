@@ -105,10 +105,11 @@ class StatusEvents:
 
     async def read(self) -> Snapshot | None:
         """The service now; None when it has no record (for the first read: no such service)."""
-        name = str(self._id)
-        resource, version = await self._analytics.read(name)
         doc = await self._services.find_one({"_id": self._id})
-        if doc is None or (self._resource_seen and resource is None):
+        if doc is None:  # first the record: an unknown service is a 404 even with Kubernetes away
+            return self._terminated("")
+        resource, version = await self._analytics.read(str(self._id))
+        if self._resource_seen and resource is None:
             return self._terminated(version)
         if resource is not None and resource.get("metadata", {}).get("deletionTimestamp"):
             return self._terminated(version)

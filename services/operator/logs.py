@@ -115,8 +115,12 @@ class RunLogStore:
     async def find_pod(self, sid: str, ref: PodRef) -> dict[str, Any] | None:
         """The newest pod of the run (a run retried has one pod per attempt), None if there is none."""
         labels = {**selector_labels(sid), JOB_NAME_LABEL: ref.job_name}
+        path = collection_path("Pod", ref.namespace)
         selector = ",".join(f"{key}={value}" for key, value in labels.items())
-        pods = await self.kube.list(collection_path("Pod", ref.namespace), selector)
+        # The run's pods alone, by their index label (Kubernetes 1.28 on); else the Job's, by annotation.
+        pods = await self.kube.list(path, f"{selector},{COMPLETION_INDEX}={ref.index}")
+        if not pods:
+            pods = await self.kube.list(path, selector)
         mine = [
             pod
             for pod in pods

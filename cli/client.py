@@ -16,14 +16,31 @@ from pydantic import TypeAdapter
 from .errors import CliError, api_error, detail_of
 from .models import FileInfo, Launched, ServiceStatus, ServiceSummary, Terminated, Uploaded
 from .settings import CliSettings
+from .sse import ServerEvent, parse_events
 
 CHUNK_BYTES = 1024 * 1024
 Progress = Callable[[int], None]
 """Called with the number of bytes just sent or received."""
 
 
+# The events stream sends a keep-alive every 15 s: a minute of silence means the connection is dead.
+EVENTS_READ_SECONDS = 60.0
+
+
 def _ignore(_: int) -> None:
     return None
+
+
+class EventsNotServed(Exception):
+    """The API answers 404 for /service/{id}/events (an API from before the stream): poll instead."""
+
+
+class LogNotStarted(Exception):
+    """The run has no log yet (409): it has not started."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 class ApiClient:
@@ -31,6 +48,7 @@ class ApiClient:
 
     def __init__(self, settings: CliSettings) -> None:
         self.base_url = settings.url
+        self.timeout_seconds = settings.timeout_seconds
         headers = {"User-Agent": "dtpoc-cli"}
         if settings.token is not None:
             headers["Authorization"] = f"Bearer {settings.token.get_secret_value()}"
@@ -142,6 +160,50 @@ class ApiClient:
 
     def status(self, service_id: str) -> ServiceStatus:
         return ServiceStatus.model_validate(self._request("GET", f"/service/{service_id}/status").json())
+
+    @contextlib.contextmanager
+    def events(self, service_id: str, last_event_id: str | None = None) -> Iterator[Iterator[ServerEvent]]:
+        """The service's status events as they come (see the API's GET /service/{id}/events). Failures
+        to connect are CliErrors; a connection lost mid-stream is httpx's error (the caller resumes)."""
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        timeout = httpx.Timeout(self.timeout_seconds, read=max(self.timeout_seconds, EVENTS_READ_SECONDS))
+        with contextlib.ExitStack() as stack:
+            with self._talking():
+                response = stack.enter_context(
+                    self._http.stream(
+                        "GET", f"/service/{service_id}/events", headers=headers, timeout=timeout
+                    )
+                )
+            if response.status_code == 404:
+                response.read()
+                raise EventsNotServed(detail_of(response))
+            with self._talking():
+                self._check(response)
+            yield parse_events(response.iter_lines())
+
+    @contextlib.contextmanager
+    def log(
+        self, service_id: str, run: int, follow: bool, tail: int | None
+    ) -> Iterator[tuple[httpx.Headers, Iterator[bytes]]]:
+        """A run's log: its headers and its bytes as they come. LogNotStarted for a run not started."""
+        params: dict[str, str | int] = {"run": run, "follow": "true" if follow else "false"}
+        if tail is not None:
+            params["tail"] = tail
+        # A followed log may be quiet for long: no read timeout then.
+        timeout = httpx.Timeout(self.timeout_seconds, read=None if follow else self.timeout_seconds)
+        with (
+            self._talking(),
+            self._http.stream(
+                "GET", f"/service/{service_id}/logs", params=params, timeout=timeout
+            ) as response,
+        ):
+            if response.status_code == 409:
+                response.read()
+                raise LogNotStarted(detail_of(response))
+            self._check(response)
+            yield response.headers, response.iter_bytes()
 
     def terminate(self, service_id: str) -> Terminated:
         return Terminated.model_validate(self._request("DELETE", f"/service/{service_id}/terminate").json())

@@ -4,6 +4,7 @@ neither a config nor a reachable API. Errors are one line on stderr and an exit 
 from __future__ import annotations
 
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -12,14 +13,16 @@ import click
 from pydantic import SecretStr
 
 from . import render
-from .client import ApiClient
+from .client import ApiClient, LogNotStarted
 from .errors import CliError, ExitCode
 from .launch_spec import JOB_TYPES, LaunchFlags, key_values, launch_request, read_spec
 from .models import OutputFile, ServiceStatus
 from .settings import Layer, load_settings
-from .watch import follow, outcome
+from .watch import ServiceTerminated, follow, outcome
 
 JSON_HELP = "Print the API's answer as JSON (for scripts)."
+# `logs -f` of a run that has not started asks again this often until it has.
+LOG_START_POLL_SECONDS = 1.0
 
 
 class Settings:
@@ -236,7 +239,11 @@ def _now() -> str:
 
 
 interval_option = click.option(
-    "--interval", type=click.FloatRange(0.1), default=1.0, show_default=True, help="Seconds between polls."
+    "--interval",
+    type=click.FloatRange(0.1),
+    default=1.0,
+    show_default=True,
+    help="Seconds between polls, for an API without the events stream.",
 )
 
 
@@ -247,7 +254,8 @@ interval_option = click.option(
 @json_option
 @pass_settings
 def status(settings: Settings, service_id: str, watch: bool, interval: float, as_json: bool) -> None:
-    """A service's status, runs and output files. With --watch (and --json) a JSON document a line."""
+    """A service's status, runs and output files. With --watch, each change as the API announces it
+    (its events stream), until the service settles; with --json a JSON document a line."""
     with settings.client() as client:
         if not watch:
             current = client.status(service_id)
@@ -263,7 +271,13 @@ def status(settings: Settings, service_id: str, watch: bool, interval: float, as
             else:
                 render.change_line(current, _now())
 
-        follow(client, service_id, interval, None, changed)
+        try:
+            follow(client, service_id, interval, None, changed)
+        except ServiceTerminated:
+            if as_json:
+                render.print_json_line({"id": service_id, "status": "terminated"})
+            else:
+                render.out.print(f"{_now()}  terminated", markup=False)
 
 
 @cli.command()
@@ -281,9 +295,13 @@ def wait(
     interval: float,
     as_json: bool,
 ) -> None:
-    """Wait until a service settles: exit code 0 ok (or a long-running service up), 1 failed, 2 timed out."""
+    """Wait until a service settles (told by the API's events stream): exit code 0 ok (or a long-running
+    service up), 1 failed (or terminated meanwhile), 2 timed out."""
     with settings.client() as client:
-        current, settled = follow(client, service_id, interval, timeout)
+        try:
+            current, settled = follow(client, service_id, interval, timeout)
+        except ServiceTerminated:
+            raise CliError(f"service {service_id} was terminated", ExitCode.SERVICE_FAILED) from None
     if as_json:
         render.print_json(current)
     else:
@@ -292,6 +310,38 @@ def wait(
         render.note(f"timed out after {timeout:g} s; the service is {current.status}")
         ctx.exit(ExitCode.TIMED_OUT)
     ctx.exit(outcome(current))
+
+
+@cli.command()
+@click.argument("service_id")
+@click.option("--run", type=click.IntRange(0), default=0, show_default=True, help="Run index.")
+@click.option(
+    "-f", "--follow", is_flag=True, help="Keep printing while the run runs (waiting for it to start)."
+)
+@click.option("--tail", type=click.IntRange(1), help="Only the last K lines.")
+@pass_settings
+def logs(settings: Settings, service_id: str, run: int, follow: bool, tail: int | None) -> None:
+    """Print a run's log: live while the run runs, and after it finished (the platform keeps it with
+    the run's outputs, so it outlives the run's pod)."""
+    waiting = False
+    with settings.client() as client:
+        while True:
+            try:
+                with client.log(service_id, run, follow, tail) as (headers, chunks):
+                    for chunk in chunks:
+                        sys.stdout.buffer.write(chunk)
+                        sys.stdout.buffer.flush()
+            except LogNotStarted as exc:
+                if not follow:
+                    raise CliError(f"no log yet: {exc.detail}") from None
+                if not waiting:
+                    render.note(f"run {run} has not started yet; waiting for it")
+                    waiting = True
+                time.sleep(LOG_START_POLL_SECONDS)
+                continue
+            break
+    if headers.get("x-log-truncated") == "true":
+        render.note("the stored log was cut to the platform's limit: its middle is left out (marked in it)")
 
 
 def output_path(folder: Path, output: OutputFile, place: tuple[str, int] | None = None) -> Path:

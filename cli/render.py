@@ -44,9 +44,10 @@ def print_json(value: BaseModel | Iterable[BaseModel] | dict[str, Any] | list[An
     sys.stdout.flush()
 
 
-def print_json_line(value: BaseModel) -> None:
+def print_json_line(value: BaseModel | dict[str, Any]) -> None:
     """One JSON document a line (a stream of changes)."""
-    sys.stdout.write(json.dumps(value.model_dump(mode="json")) + "\n")
+    data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    sys.stdout.write(json.dumps(data) + "\n")
     sys.stdout.flush()
 
 

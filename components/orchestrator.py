@@ -61,15 +61,19 @@ CHOWN_SKIPS = {
     "CKV_K8S_25": "the data-owner init container needs CHOWN, as root, to hand a hostPath folder to 10001",
 }
 
-# The API manages Analytics objects only: launch (create), terminate (delete), list and watch them, and read
-# their status. Records and files live in MongoDB.
+# The API manages Analytics objects only: launch (create), terminate (delete), list and watch them (the
+# status events stream), and read their status; and it reads run logs (`pods/log` get, by the pod's name,
+# which the operator notes in the services record: no right to list or read pods). Records and files live
+# in MongoDB.
 API_RULES: tuple[Rule, ...] = (
     Rule((crd.GROUP,), (crd.PLURAL,), ("get", "list", "watch", "create", "delete")),
     Rule((crd.GROUP,), (f"{crd.PLURAL}/status",), ("get",)),
+    Rule(("",), ("pods/log",), ("get",)),
 )
 
 # The operator watches Analytics objects (kopf keeps its finalizer and progress on them: patch), writes their
-# status, makes and cleans up their workloads, reads the pods of runs, and reports Kubernetes events.
+# status, makes and cleans up their workloads, reads the pods of runs and their logs (stored with the runs'
+# outputs), and reports Kubernetes events.
 # `analytics/finalizers: update`: its children carry ownerReferences with blockOwnerDeletion, which clusters
 # running the OwnerReferencesPermissionEnforcement admission plugin allow only to who may update the owner's
 # finalizers.
@@ -82,6 +86,7 @@ OPERATOR_RULES: tuple[Rule, ...] = (
     Rule(("",), ("services",), _WORKLOAD_VERBS),
     Rule(("networking.k8s.io",), ("ingresses",), _WORKLOAD_VERBS),
     Rule(("",), ("pods",), ("get", "list", "watch")),
+    Rule(("",), ("pods/log",), ("get",)),
     Rule(("",), ("events",), ("create",)),
 )
 
@@ -97,6 +102,7 @@ class OrchestratorArgs:
     `module_ingress_class`, `module_ingress_host`, `module_tls_secret`: Ingresses the operator makes for
     persistent modules (a host of their own keeps their pages out of the platform's origin).
     `output_max_*`: what one run may leave in /output to be collected (the operator's OutputLimits).
+    `run_log_max_bytes`: how much of each run's log the operator stores with its outputs.
     `chown_data`: run a root init container that hands /data to uid 10001 (hostPath volumes ignore fsGroup).
     """
 
@@ -117,6 +123,7 @@ class OrchestratorArgs:
     output_max_files: int = 1000
     output_max_bytes: int = 1024 * MIB
     output_max_depth: int = 16
+    run_log_max_bytes: int = MIB
     module_image_pull_policy: str | None = None  # OperatorSettings.image_pull_policy
     max_upload_bytes: int = 100 * MIB
     cors_origins: Sequence[str] = field(default_factory=tuple)
@@ -144,6 +151,10 @@ class OrchestratorArgs:
         for what in ("output_max_files", "output_max_bytes", "output_max_depth"):
             if getattr(self, what) < 1:
                 raise ValueError(f"OrchestratorArgs.{what} must be at least 1")
+        if not 1024 <= self.run_log_max_bytes <= 64 * MIB:
+            raise ValueError(
+                f"OrchestratorArgs.run_log_max_bytes must be 1 KiB..64 MiB, got {self.run_log_max_bytes}"
+            )
         if not 1 <= self.max_upload_bytes <= 64 * 1024 * MIB:
             raise ValueError(
                 f"OrchestratorArgs.max_upload_bytes must be 1 B..64 GiB, got {self.max_upload_bytes}"
@@ -289,6 +300,7 @@ class Orchestrator(pulumi.ComponentResource):
                     env("OPERATOR_OUTPUT_MAX_FILES", str(args.output_max_files)),
                     env("OPERATOR_OUTPUT_MAX_BYTES", str(args.output_max_bytes)),
                     env("OPERATOR_OUTPUT_MAX_DEPTH", str(args.output_max_depth)),
+                    env("OPERATOR_LOG_MAX_BYTES", str(args.run_log_max_bytes)),
                     *(
                         [env("OPERATOR_IMAGE_PULL_POLICY", args.module_image_pull_policy)]
                         if args.module_image_pull_policy

@@ -105,6 +105,9 @@ class LocalCluster:
                 f"--kube-apiserver-port={cluster.apiserver_port}",
                 f"--kubeconfig={cluster.workdir / 'kwokctl-kubeconfig.yaml'}",
                 *extra,
+                # kwok's simulated kubelet serves a pod's container log from a file named by a `Logs`
+                # object (the tests' stand-in for what a container prints); without one, no log.
+                "--enable-crds=Logs",
                 "--wait=120s",
                 "--quiet-pull",
             )

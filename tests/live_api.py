@@ -34,9 +34,10 @@ def serve_api(
     log: Path,
     tokens: ApiTokens,
     max_upload: int,
+    **settings: str,
 ) -> Iterator[LiveApi]:
-    """`dtpoc-api` on a free loopback port, its Analytics resources in `namespace`; stopped by pid.
-    Its log must hold no traceback."""
+    """`dtpoc-api` on a free loopback port, its Analytics resources in `namespace`, `settings` as more
+    environment (API_EVENTS_KEEPALIVE_SECONDS="1"); stopped by pid. Its log must hold no traceback."""
     port = processes.free_port()
     env = {
         **os.environ,
@@ -48,6 +49,7 @@ def serve_api(
         "API_KUBECONFIG": str(kubeconfig),
         "API_MAX_UPLOAD_BYTES": str(max_upload),
         "MONGODB_URL": mongo_url,
+        **settings,
     }
     pid = processes.start([Path(sys.executable).parent / "dtpoc-api"], log, env)
     try:

@@ -24,6 +24,7 @@ from services.shared.records import services_collection
 
 from .kube import AnalyticsClient
 from .models import OBJECT_ID_PATTERN
+from .pod_logs import PodLogs
 from .settings import ApiSettings
 
 
@@ -44,10 +45,15 @@ def get_analytics(request: Request) -> AnalyticsClient:
     return request.app.state.analytics
 
 
+def get_pod_logs(request: Request) -> PodLogs:
+    return request.app.state.pod_logs
+
+
 Settings = Annotated[ApiSettings, Depends(get_settings)]
 Services = Annotated[Any, Depends(get_services)]
 Store = Annotated[FileStore, Depends(get_store)]
 Analytics = Annotated[AnalyticsClient, Depends(get_analytics)]
+PodLogReader = Annotated[PodLogs, Depends(get_pod_logs)]
 
 _bearer = HTTPBearer(
     auto_error=False,

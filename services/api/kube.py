@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ class AnalyticsClient:
         what: str,
         method: Callable[..., Awaitable[Any]],
         *args: Any,
-        request_timeout: float | None = None,
+        request_timeout: float | aiohttp.ClientTimeout | None = None,
         **kwargs: Any,
     ) -> Any:
         retrying = AsyncRetrying(
@@ -142,6 +142,56 @@ class AnalyticsClient:
             if exc.status == 404:
                 return None
             raise
+
+    async def read(self, name: str) -> tuple[dict[str, Any] | None, str]:
+        """The resource `name` (None if there is none) and the resourceVersion to watch it from."""
+        listing = await self._call(
+            f"read {crd.KIND} {name}",
+            self._api_method("list"),
+            *self._args,
+            field_selector=f"metadata.name={name}",
+        )
+        items = listing.get("items") or []
+        return (items[0] if items else None), str(listing["metadata"]["resourceVersion"])
+
+    async def watch(
+        self, name: str, resource_version: str, timeout_seconds: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The watch events (`{"type", "object"}`) of resource `name` after `resource_version`, until
+        the API server ends the watch (after about `timeout_seconds`). An `ERROR` event (the version
+        is too old: 410) is passed on; the caller reads again and watches from there."""
+        response = await self._call(
+            f"watch {crd.KIND} {name}",
+            self._api_method("list"),
+            *self._args,
+            field_selector=f"metadata.name={name}",
+            resource_version=resource_version,
+            watch=True,
+            allow_watch_bookmarks=True,
+            timeout_seconds=timeout_seconds,
+            _preload_content=False,
+            request_timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=self._timeout, sock_read=timeout_seconds + self._timeout
+            ),
+        )
+        try:
+            if response.status != 200:
+                body = await response.read()
+                status = response.status
+                message = f"watch {crd.KIND} {name}: {status} {body.decode(errors='replace')[:300]}"
+                if status in _UNAVAILABLE_STATUSES:
+                    raise KubernetesUnavailable(message)
+                raise KubernetesError(status, message)
+            buffered = b""
+            # Not line by line (aiohttp refuses lines past 128 KiB; an event holds a whole resource).
+            async for chunk in response.content.iter_any():
+                buffered += chunk
+                while b"\n" in buffered:
+                    line, buffered = buffered.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+        finally:
+            response.release()
 
     async def list(self, names: list[str] | None = None) -> dict[str, dict[str, Any]]:
         """Analytics resources by name, in ONE call served from the API server's watch cache.

@@ -29,6 +29,7 @@ from .deps import Readers
 from .errors import install_error_handlers
 from .kube import AnalyticsClient, open_api_client
 from .models import errors
+from .pod_logs import PodLogs
 from .routers import files, health, services
 from .settings import ApiSettings, get_settings
 from .uploads import ensure_indexes
@@ -51,6 +52,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.analytics = AnalyticsClient(
         api_client, settings.namespace, settings.kube_timeout_seconds, problem
     )
+    app.state.pod_logs = PodLogs(api_client, settings.namespace, settings.kube_timeout_seconds, problem)
     app.state.indexes_ready = False
     try:
         await ensure_indexes(app.state.store)
@@ -156,7 +158,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "DELETE"],
-        allow_headers=["Authorization", "Content-Type"],
+        allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
         expose_headers=["Content-Disposition", "Content-Length", "Link"],
     )
     app.add_middleware(RefuseControlCharacterPaths)

@@ -45,6 +45,9 @@ class ApiSettings(BaseSettings):
     # Timeout of one Kubernetes API call, in seconds (a 503 follows when it runs out).
     kube_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # GET /service/{id}/events sends a keep-alive comment after this many seconds without a change.
+    events_keepalive_seconds: float = Field(default=15.0, gt=0, le=300)
+
     mongo: MongoSettings = Field(default_factory=MongoSettings)
 
     @field_validator("token", "read_token")

@@ -10,7 +10,9 @@ from services.shared.mongo import MongoSettings, connect
 from services.shared.records import services_collection
 
 from .kube import Kube
+from .logs import RunLogStore
 from .outputs import Collector
+from .pods import RunPods
 from .settings import OperatorSettings
 from .summary import SummaryWriter
 
@@ -24,6 +26,7 @@ class Runtime:
     store: FileStore
     collector: Collector
     summaries: SummaryWriter
+    pods: RunPods
     # The status last read or written per resource (see status.publish).
     published: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # Services with a sync waiting for their lock: one waiting sync is enough (see runs.sync).
@@ -47,9 +50,14 @@ class Runtime:
             mongo=mongo,
             store=store,
             collector=Collector(
-                mongo, store, pause_after_uploads=settings.pause_after_uploads, limits=settings.output_limits
+                mongo,
+                store,
+                pause_after_uploads=settings.pause_after_uploads,
+                limits=settings.output_limits,
+                logs=RunLogStore(kube, store, settings.log_max_bytes, settings.log_read_timeout_seconds),
             ),
             summaries=SummaryWriter(mongo, store, settings.summary_kpi_max_bytes),
+            pods=RunPods(services_collection(mongo)),
         )
 
     async def close(self) -> None:

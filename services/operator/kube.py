@@ -7,9 +7,12 @@ the Analytics status. Objects go in and out as plain dicts (the shape of the man
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -81,6 +84,31 @@ class Kube:
             auth_settings=["BearerToken"],
             _return_http_data_only=True,
         )
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, path: str, query: list[tuple[str, str]], timeout_seconds: float
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """A GET whose body is read by the caller as it arrives (a pod's log); ApiException when the
+        answer is not a success, with the Status in its body like any other call's."""
+        response = await self.api.call_api(
+            path,
+            "GET",
+            query_params=query,
+            header_params={"Accept": "*/*"},
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+            _preload_content=False,
+            _request_timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+        )
+        try:
+            if not 200 <= response.status < 300:
+                failure = ApiException(status=response.status, reason=response.reason)
+                failure.body = (await response.read()).decode(errors="replace")
+                raise failure
+            yield response
+        finally:
+            response.release()
 
     async def get(self, path: str) -> dict[str, Any] | None:
         try:

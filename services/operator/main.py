@@ -5,8 +5,10 @@ Run it as `dtpoc-operator` (this module's `run`) or `kopf run -m services.operat
 
 - Analytics create/resume -> `launch.launch`; spec update -> `launch.apply_update`.
 - Job, pod, CronJob and Deployment events of our children -> `runs.sync`: collect finished runs
-  (`outputs`) and publish the status (`status`). A timer on every Analytics resource sweeps at
-  OPERATOR_SWEEP_SECONDS as a fallback for missed events.
+  (`outputs`, with their logs: `logs`) and publish the status (`status`). A timer on every Analytics
+  resource sweeps at OPERATOR_SWEEP_SECONDS as a fallback for missed events.
+- Pods of our runs, as they appear and get a node -> `pods.RunPods.note`: the record says which pod
+  runs each run, so that the API can stream its log.
 
 Choices (see `startup`):
 - progress in annotations (`orchestrator.eng.cam.ac.uk/...`), not in status: the status belongs to the
@@ -111,6 +113,21 @@ async def job_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_:
         return
     with launching.transient_errors(memo.runtime):
         await runs.sync(memo.runtime, _namespace(body), _sid(body), runs.job_type_of_job(dict(body)))
+
+
+def _news(body: kopf.Body, memo: kopf.Memo, **_: Any) -> bool:
+    runtime = getattr(memo, "runtime", None)
+    return runtime is not None and bool(runtime.pods.is_news(dict(body)))
+
+
+@kopf.on.event("v1", "pods", labels=OURS, when=_news)
+async def run_pod_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A run's pod appeared or got its node: note it in the record (the API streams its log). Registered
+    before `pod_event`, so that it runs first on a batch of a pod's events (it is quick)."""
+    if event.get("type") == "DELETED":
+        return
+    with launching.transient_errors(memo.runtime):
+        await memo.runtime.pods.note(dict(body))
 
 
 def _succeeded(body: kopf.Body, **_: Any) -> bool:

@@ -12,13 +12,15 @@ For one run (run number `n`, its output directory on the data volume):
    the same on every attempt, so a file stored by an earlier attempt is found and not stored again, and
    chunks left by an upload that died half-way are removed before it is written again; one query for
    the whole run finds both (`FileStore.not_yet_stored`);
-2. then ONE update of the record adds the run's `{run, file_id, filename}` entries to `output_files`
-   (kept sorted by run, then file name) and the run number to `collected_runs` (and to `failed_runs`
-   for a run that failed). The update is guarded by "run not yet in collected_runs" and by the list's
-   current length, so it applies at most once and never overwrites a concurrent change. The entries
-   live in the record (the API reads them there), so the record is kept below a cap
-   (`OutputLimits.max_record_bytes`, far below MongoDB's 16 MiB): a run whose entries would pass it is
-   rejected like a run beyond the other limits.
+2. the run's container log is stored too (services.operator.logs: capped, idempotent like the
+   outputs, and never failing the collection: a log that cannot be read leaves a note instead);
+3. then ONE update of the record adds the run's `{run, file_id, filename}` entries to `output_files`
+   (kept sorted by run, then file name), its log's entry to `run_logs`, and the run number to
+   `collected_runs` (and to `failed_runs` for a run that failed). The update is guarded by "run not
+   yet in collected_runs" and by the list's current length, so it applies at most once and never
+   overwrites a concurrent change. The entries live in the record (the API reads them there), so
+   the record is kept below a cap (`OutputLimits.max_record_bytes`, far below MongoDB's 16 MiB): a
+   run whose entries would pass it is rejected like a run beyond the other limits.
 
 If the operator dies anywhere in between, the run is not in `collected_runs`, so after the restart it
 is collected again: files already in GridFS are skipped, the others uploaded, and the record written
@@ -39,13 +41,17 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bson
 from bson import ObjectId
 
 from services.shared.files import FileStore, output_file_id
 from services.shared.records import parse_output_files, services_collection
+from services.shared.run_logs import RUN_LOGS
+
+if TYPE_CHECKING:  # logs imports the workloads, whose settings import this module
+    from .logs import PodRef, RunLogStore
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +98,7 @@ class Run:
     number: int
     directory: Path
     failed: bool = False
+    pod: PodRef | None = None  # where its log is read from (None: no log is collected)
 
 
 @dataclass
@@ -206,10 +213,12 @@ class Collector:
         store: FileStore,
         pause_after_uploads: int | None = None,
         limits: OutputLimits = OutputLimits(),
+        logs: RunLogStore | None = None,
     ) -> None:
         self.records = services_collection(client)
         self.store = store
         self.limits = limits
+        self.logs = logs
         self._locks: dict[str, asyncio.Lock] = {}
         self._collected: dict[str, set[int]] = {}  # what this process last saw in each record
         self._uploads = 0
@@ -248,10 +257,13 @@ class Collector:
                 log.warning("service %s run %d: %s", sid, run.number, note)
             if listing.exceeded is not None:
                 log.warning("service %s run %d: outputs refused: %s", sid, run.number, listing.exceeded)
-                outcome = await self._record_run(sid, run, [], listing, rejected=listing.exceeded)
+                entries: list[dict[str, Any]] = []
+                rejected: str | None = listing.exceeded
             else:
-                entries = await self._upload_run(sid, run, listing)
-                outcome = await self._record_run(sid, run, entries, listing)
+                entries, rejected = await self._upload_run(sid, run, listing), None
+            # The log even of a refused run: it may say why the run wrote too much.
+            run_log = await self.logs.collect(sid, run.number, run.pod) if self.logs and run.pod else None
+            outcome = await self._record_run(sid, run, entries, listing, rejected=rejected, run_log=run_log)
             if outcome is None:
                 return None
             recorded, rejected = outcome
@@ -307,6 +319,7 @@ class Collector:
         entries: list[dict[str, Any]],
         listing: Listing,
         rejected: str | None = None,
+        run_log: dict[str, Any] | None = None,
     ) -> tuple[int, str | None] | None:
         """Add the run's entries and mark it collected, at most once. Returns the number of entries in
         the record's output_files now and the reason the run was refused (None: it was not); None if
@@ -345,6 +358,8 @@ class Collector:
                 fields[f"{REJECTED}.{run.number}"] = reason
             if listing.skipped:
                 fields[f"{SKIPPED}.{run.number}"] = listing.skipped[:_MAX_NOTES]
+            if run_log is not None:
+                fields[f"{RUN_LOGS}.{run.number}"] = run_log
             result = await self.records.update_one(guard, {"$set": fields, "$addToSet": marks})
             if result.matched_count:
                 added = len(merged) - len(existing)

@@ -18,6 +18,7 @@ from services.shared.names import SERVICE_ID_LABEL
 from . import layout, status
 from .context import Runtime
 from .kube import collection_path, object_path
+from .logs import PodRef
 from .outputs import Run
 from .study import FIRST_RUN_ANNOTATION, InvalidStudy, Study
 from .study import job_name as scenario_job_name
@@ -90,8 +91,12 @@ async def _ondemand(rt: Runtime, namespace: str, sid: str) -> status.Update | No
         return None if study is None else await _study(rt, namespace, sid, study)
     root = rt.settings.output_root
     succeeded, failed = status.job_runs(job)
-    runs = [Run(i, layout.run_dir(root, sid, i)) for i in succeeded]
-    runs += [Run(i, layout.run_dir(root, sid, i), failed=True) for i in failed - succeeded]
+    name = child_name(sid)
+    runs = [Run(i, layout.run_dir(root, sid, i), pod=PodRef(namespace, name, i)) for i in succeeded]
+    runs += [
+        Run(i, layout.run_dir(root, sid, i), failed=True, pod=PodRef(namespace, name, i))
+        for i in failed - succeeded
+    ]
     state = await rt.collector.collect(sid, runs)
     if state is None:
         return None
@@ -172,7 +177,12 @@ async def _scheduled(
         for index in sorted(succeeded | failed):
             finished.add(base + index)
             runs.append(
-                Run(base + index, layout.run_dir(root, sid, index, name), failed=index not in succeeded)
+                Run(
+                    base + index,
+                    layout.run_dir(root, sid, index, name),
+                    failed=index not in succeeded,
+                    pod=PodRef(namespace, name, index),
+                )
             )
     state = await rt.collector.collect(sid, runs) if runs else await rt.collector.state(sid)
     if state is None:
@@ -206,6 +216,9 @@ async def on_finished_pod(rt: Runtime, namespace: str, pod: dict[str, Any]) -> N
             run = Run(int(first_run) + index, layout.run_dir(root, sid, index, job_name))
         if rt.collector.known_collected(sid, run.number):
             return
+        run = Run(
+            index, layout.run_dir(rt.settings.output_root, sid, index), pod=PodRef(namespace, job_name, index)
+        )
         async with rt.collector.lock(sid):
             await rt.collector.collect(sid, [run])
     else:

@@ -71,6 +71,11 @@ class OperatorSettings(BaseSettings):
 
     # A study's summary reads each run's KPI JSON whole: a larger one is noted and left out.
     summary_kpi_max_bytes: int = Field(default=1024 * 1024, ge=1)
+    # A run's container log is stored with its outputs, up to this many bytes (the first and the last
+    # half of a longer log, the cut marked in it).
+    log_max_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Reading one run's log from its pod (through the API server) gives up after this long.
+    log_read_timeout_seconds: float = Field(default=60.0, gt=0)
 
     # Fault injection for the restart tests only: after this many files uploaded by this process,
     # collection stops dead (before the record is updated) so that a test can SIGKILL the operator

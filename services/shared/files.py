@@ -45,6 +45,15 @@ class FileStore:
             await self.chunks.delete_many({"files_id": {"$in": missing}})
         return set(missing)
 
+    async def upload_once(
+        self, file_id: ObjectId, filename: str, source: Any, metadata: dict[str, Any]
+    ) -> bool:
+        """One file: stored under `file_id` unless it is already; True if stored now."""
+        if file_id not in await self.not_yet_stored([file_id]):
+            return False
+        await self.upload_with_id(file_id, filename, source, metadata)
+        return True
+
     async def upload_with_id(
         self, file_id: ObjectId, filename: str, source: Any, metadata: dict[str, Any]
     ) -> None:

@@ -96,10 +96,11 @@ def rules_of(run, name: str) -> list[tuple[tuple[str, ...], tuple[str, ...], tup
     return [(tuple(r["apiGroups"]), tuple(r["resources"]), tuple(r["verbs"])) for r in role.inputs["rules"]]
 
 
-def test_api_may_only_manage_analytics(run) -> None:
+def test_api_may_only_manage_analytics_and_read_run_logs(run) -> None:
     assert rules_of(run, "orchestrator-api") == [
         (("eng.cam.ac.uk",), ("analytics",), ("get", "list", "watch", "create", "delete")),
         (("eng.cam.ac.uk",), ("analytics/status",), ("get",)),
+        (("",), ("pods/log",), ("get",)),  # by name only: it may neither list nor read pods
     ]
 
 
@@ -114,6 +115,7 @@ def test_operator_rules_are_exact(run) -> None:
         (("",), ("services",), crud),
         (("networking.k8s.io",), ("ingresses",), crud),
         (("",), ("pods",), ("get", "list", "watch")),
+        (("",), ("pods/log",), ("get",)),
         (("",), ("events",), ("create",)),
     ]
 
@@ -200,6 +202,7 @@ def test_operator_workload(run) -> None:
         "OPERATOR_OUTPUT_MAX_FILES": "1000",
         "OPERATOR_OUTPUT_MAX_BYTES": str(1024**3),
         "OPERATOR_OUTPUT_MAX_DEPTH": "16",
+        "OPERATOR_LOG_MAX_BYTES": str(1024 * 1024),
         "OPERATOR_IMAGE_PULL_POLICY": "Never",
         **MONGODB_ENV,
     }
@@ -290,6 +293,7 @@ def test_without_ingress_there_is_no_ingress() -> None:
         ({"cors_origins": ("dtpoc.example.org",)}, "origin"),
         ({"cors_origins": ("*",)}, "origin"),
         ({"output_max_files": 0}, "output_max_files"),
+        ({"run_log_max_bytes": 100}, "run_log_max_bytes"),
         ({"api_replicas": 0}, "api_replicas"),
         ({"api_service_name": "Orchestrator API"}, "DNS label"),
     ],

@@ -130,6 +130,74 @@ def test_user_story_on_the_real_node(platform: Platform) -> None:
     eventually(lambda: not run_pods(platform, sid), 90, "the run pods to be removed")
 
 
+def read_events(platform: Platform, sid: str) -> list[dict[str, Any]]:
+    """The service's status events (GET /service/{id}/events) until the stream ends: it does once the
+    service settles."""
+    events: list[dict[str, Any]] = []
+    path = f"/service/{sid}/events"
+    with platform.api.stream("GET", path, headers=platform.reader, timeout=300) as response:
+        assert response.status_code == 200, response.read()
+        kind = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: ") and kind == "status":
+                events.append(json.loads(line.removeprefix("data: ")))
+    return events
+
+
+def test_a_runs_log_streams_while_it_runs_and_is_kept_after_its_pod_is_gone(platform: Platform) -> None:
+    """A real container prints a line a second: its lines arrive on the followed log while the run still
+    runs (the service is running and has no output yet when the first ones come), the events stream
+    then tells the service settled, and once the pod is deleted the log is served from the copy the
+    operator stored with the run's outputs."""
+    image, version = image_and_version(platform.outputs["images"]["probe"])
+    count = 20
+    sid = launch(
+        platform,
+        {"image": image, "version": version, "description": "prints slowly",
+         "env": {"PROBE_MODE": "lines", "PROBE_LINES": str(count), "PROBE_INTERVAL": "1"},
+         "ana": {"job_type": "ondemand", "reps": 1}},
+    )  # fmt: skip
+    logs = f"/service/{sid}/logs"
+    # 409 until the run's container has started (pod made, placed, image ready).
+    eventually(
+        lambda: platform.api.get(logs, params={"tail": 1}, headers=platform.reader).status_code == 200,
+        180,
+        "the run's container to start",
+        interval=0.5,
+    )
+    expected = [f"probe: line {i} of {count}" for i in range(1, count + 1)]
+    received: list[str] = []
+    with platform.api.stream(
+        "GET", logs, params={"run": 0, "follow": "true"}, headers=platform.reader, timeout=120
+    ) as response:
+        assert response.status_code == 200 and response.headers["x-log-source"] == "live"
+        for line in response.iter_lines():
+            received.append(line)
+            if line == expected[2]:
+                # 17 more lines, a second apart, before the module writes its output and ends.
+                during = status_of(platform, sid)
+                assert (during["status"], during["output_files"]) == ("running", []), during
+    assert [line for line in received if line.startswith("probe: line")] == expected
+
+    events = read_events(platform, sid)
+    assert events and events[-1]["status"] == "ok", events
+    assert [o["run"] for o in events[-1]["output_files"]] == [0]
+    stored_while_pod_exists = platform.api.get(logs, headers=platform.reader)
+    assert stored_while_pod_exists.headers["x-log-source"] == "stored"
+
+    platform.kubectl("delete", "pod", "-l", f"batch.kubernetes.io/job-name=ana-{sid}", "--wait=true")
+    assert not run_pods(platform, sid)
+    kept = platform.api.get(logs, params={"run": 0}, headers=platform.reader)
+    assert kept.status_code == 200 and kept.headers["x-log-source"] == "stored", kept.text
+    assert [line for line in kept.text.splitlines() if line.startswith("probe: line")] == expected
+    last = platform.api.get(logs, params={"run": 0, "tail": 2}, headers=platform.reader)
+    assert last.text.splitlines() == expected[-2:]
+    assert platform.api.get(logs, params={"run": 1}, headers=platform.reader).status_code == 404
+    terminate(platform, sid)
+
+
 def test_scheduled_module_fires_for_real(platform: Platform) -> None:
     image, version = image_and_version(platform.outputs["images"]["probe"])
     sid = launch(

@@ -70,6 +70,18 @@ def test_sleep_writes_after_its_pause(tmp_path: Path) -> None:
     assert written(tmp_path)["run_index"] == "2"
 
 
+def test_lines_prints_its_lines_one_by_one_then_writes(tmp_path: Path) -> None:
+    env = {"PROBE_MODE": "lines", "PROBE_LINES": "3", "PROBE_INTERVAL": "0.1", "RUN_INDEX": "1",
+           "OUTPUT_FOLDER": str(tmp_path / "out"), "INPUT_FOLDER": str(tmp_path / "in")}  # fmt: skip
+    printer = subprocess.Popen([sys.executable, str(PROBE)], env=env, stdout=subprocess.PIPE, text=True)
+    assert printer.stdout is not None
+    assert printer.stdout.readline().startswith("probe: mode lines")
+    assert printer.stdout.readline() == "probe: line 1 of 3\n"
+    assert printer.stdout.read() == "probe: line 2 of 3\nprobe: line 3 of 3\n"
+    assert printer.wait(timeout=30) == 0
+    assert written(tmp_path)["run_index"] == "1"
+
+
 def test_serve_answers_get_with_json(tmp_path: Path) -> None:
     port = free_port()
     env = {"PROBE_MODE": "serve", "PORT": str(port), "RUN_ID": "web-0"}

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from bson import ObjectId
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
@@ -21,16 +21,20 @@ from ..contracts import Contract
 from ..deps import (
     Analytics,
     Authorized,
+    PodLogReader,
     ServiceId,
     Services,
+    Settings,
     Skip,
     Store,
     limit_query,
     next_page_link,
 )
 from ..downloads import stream_file
+from ..events import StatusEvents
 from ..kube import MAX_SELECTED
 from ..models import SeedLaunchRequest, errors
+from ..run_logs import run_log_response
 from ..views import Launched, ServiceView, Terminated, older_than_grace, read_record
 
 log = logging.getLogger(__name__)
@@ -269,6 +273,83 @@ def router(contract: Contract) -> APIRouter:
             store, doc, filename=f"summary-{service_id}.{format}", media_type=media_type
         )
         return response
+
+    @api.get(
+        "/{id}/logs",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The run's log as its module printed it (streamed; followed while the run "
+                "runs when `follow` is true). `X-Log-Source`: `stored` (collected with the run's outputs, "
+                "kept after its pod is gone) or `live` (from the run's pod); `X-Log-Truncated`: whether "
+                "the stored copy was cut to the operator's cap (the cut is marked in it).",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            **errors(404, 409, 422, 502, 503),
+        },
+    )
+    async def service_logs(
+        service_id: ServiceId,
+        services: Services,
+        store: Store,
+        analytics: Analytics,
+        pod_logs: PodLogReader,
+        run: Annotated[int, Query(ge=0, le=1_000_000, description="Run index, from 0.")] = 0,
+        follow: Annotated[
+            bool, Query(description="Keep streaming while the run runs (a finished run's log just ends).")
+        ] = False,
+        tail: Annotated[
+            int | None, Query(ge=1, le=1_000_000, description="Only the last `tail` lines.")
+        ] = None,
+    ) -> Response:
+        """A run's container log: live from its pod while it has one, and once the run is collected the
+        copy the operator stored with its outputs (so it outlives the pod). 404: no such service or run
+        (or its pod is gone and no log was stored); 409: the run has not started yet."""
+        doc = await _find_service(services, service_id)
+        record, _ = read_record(doc)
+        return await run_log_response(doc, record.reps, run, follow, tail, store, pod_logs, analytics)
+
+    @api.get(
+        "/{id}/events",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "Server-Sent Events: `event: status` with the status answer (as GET "
+                "/status gives it) as `data`, first the current one, then one per change; `event: "
+                "terminated` when the service is terminated. Ends once the status is ok or error.",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            **errors(404, 422, 502, 503),
+        },
+    )
+    async def service_events(
+        service_id: ServiceId,
+        services: Services,
+        analytics: Analytics,
+        settings: Settings,
+        last_event_id: Annotated[
+            str | None,
+            Header(
+                alias="Last-Event-ID",
+                max_length=128,
+                description="The `id` of the last event received: resume without repeating it.",
+            ),
+        ] = None,
+    ) -> StreamingResponse:
+        """A service's status as it changes, without polling (text/event-stream). Each event has an
+        `id`; reconnecting with `Last-Event-ID` resumes without a duplicate. A `: keep-alive` comment
+        comes every 15 s while nothing changes."""
+        events = StatusEvents(
+            services, analytics, service_id, contract.status, settings.events_keepalive_seconds, last_event_id
+        )
+        first = await events.read()  # before answering: no such service is a 404, backends away a 503
+        if first is None or first.event.kind != "status":
+            raise HTTPException(404, f"no service {service_id}")
+        return StreamingResponse(
+            events.stream(first),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     @api.delete(
         "/{id}/terminate",

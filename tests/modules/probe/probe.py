@@ -6,6 +6,8 @@ write    write OUTPUT_FOLDER/probe.json: RUN_ID, RUN_INDEX, uid/gid, the environ
 fail     print PROBE_MESSAGE to stderr and exit PROBE_EXIT_CODE (default 1)
 many     write PROBE_FILES files (default 1000), every other one in a subfolder
 sleep    sleep PROBE_SECONDS (default 30), then as write
+lines    print PROBE_LINES lines (default 20) to stdout, "probe: line <i> of <n>", one every
+         PROBE_INTERVAL seconds (default 1), then as write (run logs: streamed while the run runs)
 serve    answer GET on PORT (default 8080) with a JSON of who answered and the path asked
 connect  try a TCP connection to each host:port of PROBE_TARGET (comma-separated), write which
          succeeded into probe.json (NetworkPolicy and DNS tests)
@@ -115,6 +117,14 @@ def main() -> int:
         many()
     elif mode == "sleep":
         time.sleep(float(os.environ.get("PROBE_SECONDS") or 30))
+        write("probe.json", report())
+    elif mode == "lines":
+        count = int(os.environ.get("PROBE_LINES") or 20)
+        interval = float(os.environ.get("PROBE_INTERVAL") or 1)
+        for i in range(1, count + 1):
+            print(f"probe: line {i} of {count}", flush=True)
+            if i < count:
+                time.sleep(interval)
         write("probe.json", report())
     elif mode == "serve":
         server = ThreadingHTTPServer(("", int(os.environ.get("PORT") or 8080)), Answer)

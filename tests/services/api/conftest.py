@@ -28,6 +28,7 @@ from services.api.settings import V1BETA1_PATH, ApiSettings
 from services.shared.mongo import MongoSettings
 from services.shared.names import FILES_DATABASE, RECORDS_DATABASE, SERVICES_COLLECTION
 from tests.live_api import ApiTokens, LiveApi, api_in_own_namespace
+from tests.services.operator.conftest import operator_env  # noqa: F401 (a fixture: logs and events tests)
 
 # These tests speak the platform's own shapes (v1beta1); tests/compat speaks the original's (v1alpha1).
 # Both versions are one implementation (services.api.contracts).

@@ -20,6 +20,8 @@ ENDPOINTS = {
     ("post", "/service/launch"),
     ("get", "/service/{id}/status"),
     ("get", "/service/{id}/output/{idx}"),
+    ("get", "/service/{id}/logs"),
+    ("get", "/service/{id}/events"),
     ("delete", "/service/{id}/terminate"),
     ("get", "/files/"),
     ("post", "/files/upload"),
@@ -51,7 +53,7 @@ async def test_readyz_reports_what_is_away(client) -> None:
     }
 
 
-async def test_openapi_lists_the_ten_endpoints_under_the_base_path(away_kubeconfig) -> None:
+async def test_openapi_lists_the_twelve_endpoints_under_the_base_path(away_kubeconfig) -> None:
     async with running(make_settings("mongodb://127.0.0.1:9/", away_kubeconfig)) as client:
         response = await client.get("/openapi.json")
         docs = await client.get("/docs")

@@ -3,9 +3,10 @@ soon as the operator sees the pod, so that the API can stream a running run's lo
 needs the pod's name; the operator finds pods by the labels it puts on them (it lists and watches
 pods), the API only reads logs (`pods/log` get) and learns the name here.
 
-Runs of an ondemand service (completion index = run number) and the one run of a persistent service
-(run 0) are noted; a scheduled service's runs are numbered only once their Job finishes
-(services.operator.runs), so they are not: their logs are served once collected.
+Runs of an ondemand service (completion index = run number; in a study's scenario Job, the Job's first
+run + index) and the one run of a persistent service (run 0) are noted; a scheduled service's runs are
+numbered only once their Job finishes (services.operator.runs), so they are not: their logs are served
+once collected.
 
 An entry is rewritten only for a newer pod of the run (a retry, a rollout) or when the pod gets its
 node; an older pod's late events never replace it (the update is guarded by creation time). What this
@@ -24,6 +25,7 @@ from services.shared.names import SERVICE_ID_LABEL
 from services.shared.run_logs import RUN_PODS, RunPod
 
 from . import layout
+from .study import FIRST_RUN_ANNOTATION
 from .workloads import COMPLETION_INDEX, JOB_NAME_LABEL, child_name
 
 # Runs remembered by this process; an entry forgotten only costs one guarded update that changes nothing.
@@ -43,13 +45,14 @@ def identify(pod: dict[str, Any]) -> tuple[str, int, RunPod] | None:
         if not any(owner.get("kind") == "ReplicaSet" for owner in owners):
             return None
         run = layout.PERSISTENT_RUN
-    elif job == child_name(sid):
-        index = str((metadata.get("annotations") or {}).get(COMPLETION_INDEX, ""))
-        if not index.isdigit():
-            return None
-        run = int(index)
     else:
-        return None  # a scheduled service's Job: numbered when it finishes
+        annotations = metadata.get("annotations") or {}
+        index = str(annotations.get(COMPLETION_INDEX, ""))
+        # A study's scenario Job: its pods are runs first_run + index.
+        first_run = str(annotations.get(FIRST_RUN_ANNOTATION, "0" if job == child_name(sid) else ""))
+        if not index.isdigit() or not first_run.isdigit():
+            return None  # (no first run: a scheduled service's Job, numbered when it finishes)
+        run = int(first_run) + int(index)
     entry = RunPod(
         pod=str(metadata.get("name", "")),
         created=str(metadata.get("creationTimestamp") or ""),

@@ -129,8 +129,14 @@ async def _study(rt: Runtime, namespace: str, sid: str, study: Study) -> status.
         if job is None:
             continue
         succeeded, failed = status.job_runs(job)
-        runs += [Run(first + i, layout.run_dir(root, sid, i, name)) for i in succeeded]
-        runs += [Run(first + i, layout.run_dir(root, sid, i, name), failed=True) for i in failed - succeeded]
+        runs += [
+            Run(first + i, layout.run_dir(root, sid, i, name), pod=PodRef(namespace, name, i))
+            for i in succeeded
+        ]
+        runs += [
+            Run(first + i, layout.run_dir(root, sid, i, name), failed=True, pod=PodRef(namespace, name, i))
+            for i in failed - succeeded
+        ]
     if all(job is None for _, job in parts):
         return None
     state = await rt.collector.collect(sid, runs)
@@ -210,15 +216,13 @@ async def on_finished_pod(rt: Runtime, namespace: str, pod: dict[str, Any]) -> N
         # records the completed index) and publishes the status once this collection is done. A study's
         # pod is run first_run + index, its output in its Job's folder of runs.
         root = rt.settings.output_root
+        pod_ref = PodRef(namespace, job_name, index)
         if first_run is None:
-            run = Run(index, layout.run_dir(root, sid, index))
+            run = Run(index, layout.run_dir(root, sid, index), pod=pod_ref)
         else:
-            run = Run(int(first_run) + index, layout.run_dir(root, sid, index, job_name))
+            run = Run(int(first_run) + index, layout.run_dir(root, sid, index, job_name), pod=pod_ref)
         if rt.collector.known_collected(sid, run.number):
             return
-        run = Run(
-            index, layout.run_dir(rt.settings.output_root, sid, index), pod=PodRef(namespace, job_name, index)
-        )
         async with rt.collector.lock(sid):
             await rt.collector.collect(sid, [run])
     else:

@@ -76,6 +76,7 @@ class Snapshot:
     event: Event
     ends: bool
     resource_version: str
+    record_found: bool = True
 
 
 def _json(value: dict[str, Any]) -> str:
@@ -103,11 +104,12 @@ class StatusEvents:
         self._changed = asyncio.Event()
         self._resource_seen = False
 
-    async def read(self) -> Snapshot | None:
-        """The service now; None when it has no record (for the first read: no such service)."""
+    async def read(self) -> Snapshot:
+        """The service now; `terminated` once its record is gone (for the first read: no such service),
+        or its resource is being deleted, or gone after it was seen."""
         doc = await self._services.find_one({"_id": self._id})
         if doc is None:  # first the record: an unknown service is a 404 even with Kubernetes away
-            return self._terminated("")
+            return self._terminated("", record_found=False)
         resource, version = await self._analytics.read(str(self._id))
         if self._resource_seen and resource is None:
             return self._terminated(version)
@@ -118,9 +120,9 @@ class StatusEvents:
         event = Event("status", _json(self._answer(view).model_dump(mode="json")))
         return Snapshot(event, view.state in SETTLED, version)
 
-    def _terminated(self, version: str) -> Snapshot:
+    def _terminated(self, version: str, record_found: bool = True) -> Snapshot:
         data = _json({"id": str(self._id), "status": TERMINATED})
-        return Snapshot(Event(TERMINATED, data), True, version)
+        return Snapshot(Event(TERMINATED, data), True, version, record_found)
 
     async def stream(self, first: Snapshot) -> AsyncIterator[str]:
         """The event stream, starting from `first` (read before the response began)."""

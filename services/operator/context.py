@@ -43,21 +43,22 @@ class Runtime:
         mongo = connect(mongo_settings)
         store = FileStore(mongo)
         kube = await Kube.connect()
+        collector = Collector(
+            mongo,
+            store,
+            pause_after_uploads=settings.pause_after_uploads,
+            limits=settings.output_limits,
+            logs=RunLogStore(kube, store, settings.log_max_bytes, settings.log_read_timeout_seconds),
+        )
         return cls(
             settings=settings,
             mongo_settings=mongo_settings,
             kube=kube,
             mongo=mongo,
             store=store,
-            collector=Collector(
-                mongo,
-                store,
-                pause_after_uploads=settings.pause_after_uploads,
-                limits=settings.output_limits,
-                logs=RunLogStore(kube, store, settings.log_max_bytes, settings.log_read_timeout_seconds),
-            ),
+            collector=collector,
             summaries=SummaryWriter(mongo, store, settings.summary_kpi_max_bytes),
-            pods=RunPods(services_collection(mongo)),
+            pods=RunPods(services_collection(mongo), collector.write_lock),
         )
 
     async def close(self) -> None:

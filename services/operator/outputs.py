@@ -220,6 +220,7 @@ class Collector:
         self.limits = limits
         self.logs = logs
         self._locks: dict[str, asyncio.Lock] = {}
+        self._write_locks: dict[str, asyncio.Lock] = {}
         self._collected: dict[str, set[int]] = {}  # what this process last saw in each record
         self._uploads = 0
         self._pause_after = pause_after_uploads
@@ -227,6 +228,12 @@ class Collector:
     def lock(self, sid: str) -> asyncio.Lock:
         """The lock that serialises collection for service `sid` in this process."""
         return self._locks.setdefault(sid, asyncio.Lock())
+
+    def write_lock(self, sid: str) -> asyncio.Lock:
+        """Held around every update of service `sid`'s record by this process (collection here, run pods
+        in services.operator.pods). FerretDB, the local MongoDB, applies an update as read, change,
+        write: of two updates of one document at once, one can be lost (whatever their guards)."""
+        return self._write_locks.setdefault(sid, asyncio.Lock())
 
     def known_collected(self, sid: str, run: int) -> bool:
         """True if this process has seen run `run` collected (a cheap check before any I/O)."""
@@ -360,7 +367,8 @@ class Collector:
                 fields[f"{SKIPPED}.{run.number}"] = listing.skipped[:_MAX_NOTES]
             if run_log is not None:
                 fields[f"{RUN_LOGS}.{run.number}"] = run_log
-            result = await self.records.update_one(guard, {"$set": fields, "$addToSet": marks})
+            async with self.write_lock(sid):
+                result = await self.records.update_one(guard, {"$set": fields, "$addToSet": marks})
             if result.matched_count:
                 added = len(merged) - len(existing)
                 log.info("service %s: run %d collected (%d files)", sid, run.number, added)
@@ -393,6 +401,8 @@ class Collector:
                 NEXT_RUN: document.get(NEXT_RUN),
             }
             update = {"$set": {f"{RUN_BASES}.{job_uid}": base, NEXT_RUN: base + completions}}
-            if (await self.records.update_one(guard, update)).matched_count:
+            async with self.write_lock(sid):
+                matched = (await self.records.update_one(guard, update)).matched_count
+            if matched:
                 return base
         raise RuntimeError(f"service {sid}: could not allocate run numbers for Job {job_uid}")

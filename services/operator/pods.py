@@ -15,7 +15,9 @@ process last noted is kept in memory, so that a pod's other events cost nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from bson import ObjectId
@@ -62,8 +64,9 @@ def identify(pod: dict[str, Any]) -> tuple[str, int, RunPod] | None:
 
 
 class RunPods:
-    def __init__(self, records: Any) -> None:
+    def __init__(self, records: Any, write_lock: Callable[[str], asyncio.Lock]) -> None:
         self.records = records
+        self._write_lock = write_lock  # the collector's: one update of a record at a time (FerretDB)
         self._noted: OrderedDict[tuple[str, int], RunPod] = OrderedDict()
 
     def is_news(self, pod: dict[str, Any]) -> bool:
@@ -86,7 +89,8 @@ class RunPods:
             {f"{key}.pod": entry.pod},
             {f"{key}.created": {"$lt": entry.created}},
         ]
-        await self.records.update_one({"_id": oid, "$or": newer}, {"$set": {key: entry.model_dump()}})
+        async with self._write_lock(sid):
+            await self.records.update_one({"_id": oid, "$or": newer}, {"$set": {key: entry.model_dump()}})
         self._noted[(sid, run)] = entry
         self._noted.move_to_end((sid, run))
         while len(self._noted) > _REMEMBERED:

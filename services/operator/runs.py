@@ -148,7 +148,8 @@ async def _study(rt: Runtime, namespace: str, sid: str, study: Study) -> status.
     )
     written = False
     if update.fields["phase"] in status.TERMINAL:
-        written = await rt.summaries.write_once(sid, study) is not None
+        async with rt.collector.write_lock(sid):  # the record is updated (see Collector.write_lock)
+            written = await rt.summaries.write_once(sid, study) is not None
         if not written:
             return None  # the record is gone
     update.conditions.append(status.summary_condition(written))

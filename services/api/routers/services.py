@@ -343,7 +343,7 @@ def router(contract: Contract) -> APIRouter:
             services, analytics, service_id, contract.status, settings.events_keepalive_seconds, last_event_id
         )
         first = await events.read()  # before answering: no such service is a 404, backends away a 503
-        if first is None or first.event.kind != "status":
+        if not first.record_found:
             raise HTTPException(404, f"no service {service_id}")
         return StreamingResponse(
             events.stream(first),

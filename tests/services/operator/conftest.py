@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any
 import gridfs
 import pytest
 from bson import ObjectId
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
 from localdev import processes
 from localdev.cluster import LocalCluster
@@ -34,6 +34,14 @@ from tests.kubectl import get_object
 from tests.polling import eventually
 
 PVC = "orchestrator-data"
+
+
+@pytest.fixture
+async def client(mongo_url: str) -> AsyncIterator[AsyncMongoClient]:
+    """An async MongoDB client on the test's emptied FerretDB (the operator's own client type)."""
+    mongo = AsyncMongoClient(mongo_url)
+    yield mongo
+    await mongo.close()
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,6 @@ from services.operator import layout
 from services.operator.outputs import Collector, Run
 from services.shared.files import FileStore, output_file_id
 from services.shared.records import ServiceRecord, services_collection
-
-
-@pytest.fixture
-async def client(mongo_url: str) -> AsyncIterator[AsyncMongoClient]:
-    mongo = AsyncMongoClient(mongo_url)
-    yield mongo
-    await mongo.close()
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ operator's writes to a record go one at a time)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from bson import ObjectId
 from pymongo import AsyncMongoClient
 
@@ -61,13 +59,6 @@ def test_which_pods_are_runs() -> None:
     del no_index["metadata"]["annotations"][INDEX]
     assert identify(no_index) is None
     assert identify({"metadata": {"name": "other", "labels": {}}}) is None
-
-
-@pytest.fixture
-async def client(mongo_url: str) -> AsyncIterator[AsyncMongoClient]:
-    mongo = AsyncMongoClient(mongo_url)
-    yield mongo
-    await mongo.close()
 
 
 async def new_record(client: AsyncMongoClient, reps: int) -> str:

@@ -5,7 +5,6 @@ These prove the operator's summary, not any module's behaviour."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,6 @@ from services.shared.files import FileStore, summary_file_id
 from services.shared.records import ServiceRecord, StudyRecord, services_collection
 
 STUDY = Study(reps=2, scenarios=(Scenario("a", {}), Scenario("b", {})))
-
-
-@pytest.fixture
-async def client(mongo_url: str) -> AsyncIterator[AsyncMongoClient]:
-    mongo = AsyncMongoClient(mongo_url)
-    yield mongo
-    await mongo.close()
 
 
 @pytest.fixture

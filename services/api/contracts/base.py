@@ -48,8 +48,6 @@ class Contract(ABC):
     delete_file_answer: ClassVar[Answer]
     # Fields of a services record that a list item shows (env and the like can be large).
     list_fields: ClassVar[dict[str, int]]
-    # Fields of a GridFS files document that a file list item shows.
-    file_fields: ClassVar[dict[str, int]]
 
     @property
     def base_path(self) -> str:

@@ -138,7 +138,6 @@ class V1Alpha1(Contract):
         "mount_files": 1,
         "output_files": 1,
     }
-    file_fields: ClassVar[dict[str, int]] = {"filename": 1, "length": 1, "uploadDate": 1, "metadata": 1}
     output_idx_description = "Index into the status's `output_files` (outputs in run order), from 0."
 
     def file(self, doc: dict[str, Any]) -> SeedFile:

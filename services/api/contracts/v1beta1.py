@@ -131,14 +131,6 @@ class V1Beta1(Contract):
         "reps": 1,
         "created_at": 1,
     }
-    file_fields: ClassVar[dict[str, int]] = {
-        "filename": 1,
-        "length": 1,
-        "chunkSize": 1,
-        "uploadDate": 1,
-        "contentType": 1,
-        "metadata": 1,
-    }
     output_idx_description = "Run index, from 0."
 
     def file(self, doc: dict[str, Any]) -> FileInfo:

@@ -131,12 +131,13 @@ async def run_pod_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, 
 
 
 def _succeeded(body: kopf.Body, **_: Any) -> bool:
-    return body.get("status", {}).get("phase") == "Succeeded"
+    return runs.run_succeeded(body)
 
 
 @kopf.on.event("v1", "pods", labels={**OURS, JOB_NAME_LABEL: kopf.PRESENT}, when=_succeeded)
 async def pod_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """A run's pod succeeded: collect that run at once, before the Job's status catches up."""
+    """A run's containers all exited 0: collect that run at once, before the pod's phase and the Job's
+    status catch up."""
     if event.get("type") == "DELETED":
         return
     with launching.transient_errors(memo.runtime):

@@ -9,6 +9,7 @@ delays a collection but never loses it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from services.shared import crd
@@ -202,8 +203,27 @@ async def _persistent(rt: Runtime, namespace: str, sid: str) -> status.Update | 
     return None if deployment is None else status.persistent_update(deployment)
 
 
+def run_succeeded(pod: Mapping[str, Any]) -> bool:
+    """The run's pod succeeded, or every container of it has exited 0 already.
+
+    The kubelet reports the exits about a second before the pod's phase: it turns the phase Succeeded
+    only once it has stopped the pod's sandbox and torn down its network (measured on the real node:
+    0.35-1.3 s after the module's exit vs 1.6-2.6 s). The run's outputs are complete once its process
+    has exited, so collecting on the exits saves that second."""
+    status = pod.get("status") or {}
+    if status.get("phase") in ("Succeeded", "Failed"):
+        return status["phase"] == "Succeeded"
+    containers = (pod.get("spec") or {}).get("containers") or []
+    exits = [
+        ((state.get("state") or {}).get("terminated") or {}).get("exitCode")
+        for state in status.get("containerStatuses") or []
+    ]
+    return bool(containers) and len(exits) == len(containers) and all(code == 0 for code in exits)
+
+
 async def on_finished_pod(rt: Runtime, namespace: str, pod: dict[str, Any]) -> None:
-    """A run's pod succeeded: collect that run now (a cheap no-op when it is already collected)."""
+    """A run's pod succeeded (`run_succeeded`): collect that run now (a cheap no-op when it is already
+    collected)."""
     labels = pod.get("metadata", {}).get("labels") or {}
     sid = labels[SERVICE_ID_LABEL]
     index = _pod_index(pod)

@@ -68,8 +68,9 @@ def _message(exc: ApiException) -> str:
         return str(exc.reason or exc.status)
 
 
-class AnalyticsClient:
-    """Create, read, list and delete Analytics resources in one namespace."""
+class NamespacedClient:
+    """What the API asks of Kubernetes in its namespace; without a configured client (`problem` says
+    why) every call is `KubernetesUnavailable`, so the API still serves what needs no cluster."""
 
     def __init__(
         self,
@@ -78,11 +79,23 @@ class AnalyticsClient:
         timeout_seconds: float = 10.0,
         problem: str | None = None,
     ) -> None:
-        self._api = client.CustomObjectsApi(api_client) if api_client is not None else None
+        self._client = api_client
         self._problem = problem or "Kubernetes is not configured"
         self.namespace = namespace
         self._timeout = timeout_seconds
-        self._args = (crd.GROUP, crd.VERSION, namespace, crd.PLURAL)
+
+    def api_client(self) -> client.ApiClient:
+        if self._client is None:
+            raise KubernetesUnavailable(self._problem)
+        return self._client
+
+
+class AnalyticsClient(NamespacedClient):
+    """Create, read, list and delete Analytics resources in one namespace."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._args = (crd.GROUP, crd.VERSION, self.namespace, crd.PLURAL)
 
     async def _call(
         self,
@@ -242,12 +255,11 @@ class AnalyticsClient:
         )
 
     def _api_method(self, verb: str) -> Callable[..., Awaitable[Any]]:
-        if self._api is None:
-            raise KubernetesUnavailable(self._problem)
+        api = client.CustomObjectsApi(self.api_client())
         methods: dict[str, Callable[..., Awaitable[Any]]] = {
-            "create": self._api.create_namespaced_custom_object,
-            "get": self._api.get_namespaced_custom_object,
-            "list": self._api.list_namespaced_custom_object,
-            "delete": self._api.delete_namespaced_custom_object,
+            "create": api.create_namespaced_custom_object,
+            "get": api.get_namespaced_custom_object,
+            "list": api.list_namespaced_custom_object,
+            "delete": api.delete_namespaced_custom_object,
         }
         return methods[verb]

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from urllib.parse import quote
 
 import aiohttp
-from kubernetes_asyncio import client
+
+from services.shared.kube_stream import open_stream, pod_log_path
 
 from .errors import KubernetesError, KubernetesUnavailable
+from .kube import NamespacedClient
 
 log = logging.getLogger(__name__)
 
@@ -62,28 +63,15 @@ class OpenLog:
         self._response.release()
 
 
-class PodLogs:
-    def __init__(
-        self,
-        api_client: client.ApiClient | None,
-        namespace: str,
-        timeout_seconds: float = 10.0,
-        problem: str | None = None,
-    ) -> None:
-        self._api = api_client
-        self._problem = problem or "Kubernetes is not configured"
-        self.namespace = namespace
-        self._timeout = timeout_seconds
-
+class PodLogs(NamespacedClient):
     async def open(self, pod: str, *, follow: bool, tail: int | None) -> OpenLog:
         """Start reading `pod`'s module container log (following it while it runs if `follow`, only
         its last `tail` lines if given)."""
-        if self._api is None:
-            raise KubernetesUnavailable(self._problem)
+        api = self.api_client()
         query = [("container", CONTAINER), ("follow", "true" if follow else "false")]
         if tail is not None:
             query.append(("tailLines", str(tail)))
-        path = f"/api/v1/namespaces/{quote(self.namespace, safe='')}/pods/{quote(pod, safe='')}/log"
+        path = pod_log_path(self.namespace, pod)
         # Connecting and the first answer are bounded; a followed log may then stay quiet for long.
         timeout = aiohttp.ClientTimeout(
             total=None if follow else self._timeout * 6,
@@ -91,16 +79,7 @@ class PodLogs:
             sock_read=None if follow else self._timeout,
         )
         try:
-            response = await self._api.call_api(
-                path,
-                "GET",
-                query_params=query,
-                header_params={"Accept": "*/*"},
-                auth_settings=["BearerToken"],
-                _return_http_data_only=True,
-                _preload_content=False,
-                _request_timeout=timeout,
-            )
+            response = await open_stream(api, path, query, timeout)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise KubernetesUnavailable(f"read the log of pod {pod}: {type(exc).__name__} {exc}") from exc
         if 200 <= response.status < 300:

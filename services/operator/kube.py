@@ -17,6 +17,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from services.shared import crd
+from services.shared.kube_stream import open_stream
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -91,20 +92,12 @@ class Kube:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """A GET whose body is read by the caller as it arrives (a pod's log); ApiException when the
         answer is not a success, with the Status in its body like any other call's."""
-        response = await self.api.call_api(
-            path,
-            "GET",
-            query_params=query,
-            header_params={"Accept": "*/*"},
-            auth_settings=["BearerToken"],
-            _return_http_data_only=True,
-            _preload_content=False,
-            _request_timeout=aiohttp.ClientTimeout(total=timeout_seconds),
-        )
+        response = await open_stream(self.api, path, query, aiohttp.ClientTimeout(total=timeout_seconds))
         try:
             if not 200 <= response.status < 300:
                 failure = ApiException(status=response.status, reason=response.reason)
-                failure.body = (await response.read()).decode(errors="replace")
+                # As text, like the body of every other call's ApiException (the stubs say bytes).
+                failure.body = (await response.read()).decode(errors="replace")  # type: ignore[assignment]
                 raise failure
             yield response
         finally:

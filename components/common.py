@@ -73,6 +73,34 @@ def meta(
     )
 
 
+# Keys of every username/password Secret the platform makes (the images' own variables read them).
+USERNAME_KEY = "username"
+PASSWORD_KEY = "password"  # noqa: S105 (a key name, not a value)
+
+
+def credentials_secret(
+    resource_name: str,
+    metadata: k8s.meta.v1.ObjectMetaArgs,
+    username: pulumi.Input[str],
+    password: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+    **more: pulumi.Input[str],
+) -> k8s.core.v1.Secret:
+    """An Opaque Secret of a username and a password, plus `more` secret keys; the values are marked
+    secret, so the stack's state keeps them encrypted."""
+    return k8s.core.v1.Secret(
+        resource_name,
+        metadata=metadata,
+        type="Opaque",
+        string_data={
+            USERNAME_KEY: username,
+            PASSWORD_KEY: pulumi.Output.secret(password),
+            **{key: pulumi.Output.secret(value) for key, value in more.items()},
+        },
+        opts=opts,
+    )
+
+
 # --- environment ------------------------------------------------------------------------------------
 
 

@@ -22,8 +22,10 @@ from .common import (
     ANYWHERE,
     ENV_SECRET_SKIP,
     MEDIUM,
+    PASSWORD_KEY,
     ROOT_ENTRYPOINT_SKIPS,
     THIRD_PARTY_IMAGE_SKIPS,
+    USERNAME_KEY,
     Placement,
     Resources,
     Workload,
@@ -32,6 +34,7 @@ from .common import (
     child_options,
     claim_or_empty_dir,
     config_map_volume,
+    credentials_secret,
     deployment,
     env,
     http_probe,
@@ -43,8 +46,6 @@ from .common import (
 )
 
 PORT = 8086
-USERNAME_KEY = "username"
-PASSWORD_KEY = "password"  # noqa: S105 (a key name, not a value)
 TOKEN_KEY = "token"  # noqa: S105 (a key name, not a value)
 READER_USERNAME = "grafana"
 INIT_DIR = "/docker-entrypoint-initdb.d"
@@ -114,27 +115,24 @@ class InfluxDB(pulumi.ComponentResource):
         child = child_options(self, opts)
         app, component = "influxdb", "database"
 
-        self.secret = k8s.core.v1.Secret(
+        self.secret = credentials_secret(
             f"{name}-credentials",
-            metadata=meta(args.secret_name, args.namespace, component, app=app),
-            type="Opaque",
-            string_data={
-                USERNAME_KEY: args.admin_username,
-                PASSWORD_KEY: pulumi.Output.secret(args.admin_password),
-                TOKEN_KEY: pulumi.Output.secret(args.admin_token),
-            },
-            opts=child,
+            meta(args.secret_name, args.namespace, component, app=app),
+            args.admin_username,
+            args.admin_password,
+            child,
+            **{TOKEN_KEY: args.admin_token},
         )
         self.secret_name = self.secret.metadata.name
         reader_password = pulumi.Output.secret(args.admin_token).apply(
             lambda token: derived_secret(token, "influxdb-reader")
         )
-        self.reader_secret = k8s.core.v1.Secret(
+        self.reader_secret = credentials_secret(
             f"{name}-reader",
-            metadata=meta(args.reader_secret_name, args.namespace, component, app=app),
-            type="Opaque",
-            string_data={USERNAME_KEY: READER_USERNAME, PASSWORD_KEY: pulumi.Output.secret(reader_password)},
-            opts=child,
+            meta(args.reader_secret_name, args.namespace, component, app=app),
+            READER_USERNAME,
+            reader_password,
+            child,
         )
         self.reader_secret_name = self.reader_secret.metadata.name
         self.init_scripts = k8s.core.v1.ConfigMap(

@@ -19,8 +19,10 @@ from .common import (
     ANYWHERE,
     ENV_SECRET_SKIP,
     LARGE,
+    PASSWORD_KEY,
     ROOT_ENTRYPOINT_SKIPS,
     THIRD_PARTY_IMAGE_SKIPS,
+    USERNAME_KEY,
     Placement,
     Resources,
     Workload,
@@ -28,6 +30,7 @@ from .common import (
     check_dns_label,
     child_options,
     claim_or_empty_dir,
+    credentials_secret,
     data_owner_init_container,
     deployment,
     empty_dir,
@@ -42,8 +45,6 @@ from .common import (
 )
 
 PORT = 27017
-USERNAME_KEY = "username"
-PASSWORD_KEY = "password"  # noqa: S105 (a key name, not a value)
 # FerretDB runs as this uid with its SQLite files in STATE (images/ferretdb/Dockerfile).
 FERRETDB_UID = 10001
 FERRETDB_STATE = "/state"
@@ -116,15 +117,12 @@ class MongoDB(pulumi.ComponentResource):
         child = child_options(self, opts)
         app, component = "mongodb", "database"
 
-        self.secret = k8s.core.v1.Secret(
+        self.secret = credentials_secret(
             f"{name}-credentials",
-            metadata=meta(args.secret_name, args.namespace, component, app=app),
-            type="Opaque",
-            string_data={
-                USERNAME_KEY: args.root_username,
-                PASSWORD_KEY: pulumi.Output.secret(args.root_password),
-            },
-            opts=child,
+            meta(args.secret_name, args.namespace, component, app=app),
+            args.root_username,
+            args.root_password,
+            child,
         )
         self.secret_name = self.secret.metadata.name
 

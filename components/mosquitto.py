@@ -27,6 +27,7 @@ from .common import (
     child_options,
     claim_or_empty_dir,
     config_map_volume,
+    credentials_secret,
     deployment,
     meta,
     mount,
@@ -116,15 +117,12 @@ class Mosquitto(pulumi.ComponentResource):
             data={"mosquitto.conf": mosquitto_conf(PORT), "acl": mosquitto_acl(args.publisher_username)},
             opts=child,
         )
-        self.publisher_secret = k8s.core.v1.Secret(
+        self.publisher_secret = credentials_secret(
             f"{name}-publisher",
-            metadata=meta("mosquitto-publisher", args.namespace, component, app=app),
-            type="Opaque",
-            string_data={
-                "username": args.publisher_username,
-                "password": pulumi.Output.secret(args.publisher_password),
-            },
-            opts=child,
+            meta("mosquitto-publisher", args.namespace, component, app=app),
+            args.publisher_username,
+            args.publisher_password,
+            child,
         )
         secret_name = self.publisher_secret.metadata.name
         password_file = k8s.core.v1.ContainerArgs(

@@ -24,6 +24,7 @@ from .common import (
     check_dns_label,
     child_options,
     config_map_volume,
+    credentials_secret,
     deployment,
     empty_dir,
     http_probe,
@@ -160,15 +161,12 @@ class NodeRed(pulumi.ComponentResource):
             data={"settings.js": SETTINGS_JS},
             opts=child,
         )
-        self.admin_secret = k8s.core.v1.Secret(
+        self.admin_secret = credentials_secret(
             f"{name}-admin",
-            metadata=meta("nodered-admin", args.namespace, component, app=app),
-            type="Opaque",
-            string_data={
-                "username": args.admin_username,
-                "password": pulumi.Output.secret(args.admin_password),
-            },
-            opts=child,
+            meta("nodered-admin", args.namespace, component, app=app),
+            args.admin_username,
+            args.admin_password,
+            child,
         )
         w = Workload(
             app=app,

@@ -33,6 +33,7 @@ from .common import (
     check_port,
     child_options,
     config_map_volume,
+    credentials_secret,
     deployment,
     empty_dir,
     env,
@@ -288,12 +289,12 @@ class Grafana(UIModule):
 
     def extra_volumes(self, name, args, child):  # type: ignore[override]
         assert isinstance(args, GrafanaArgs)
-        self.admin_secret = k8s.core.v1.Secret(
+        self.admin_secret = credentials_secret(
             f"{name}-admin",
-            metadata=meta("grafana-admin", args.namespace, self.component, app=self.app()),
-            type="Opaque",
-            string_data={"username": "admin", "password": pulumi.Output.secret(args.admin_password)},
-            opts=child,
+            meta("grafana-admin", args.namespace, self.component, app=self.app()),
+            "admin",
+            args.admin_password,
+            child,
         )
         self.datasources = k8s.core.v1.ConfigMap(
             f"{name}-datasources",

@@ -215,7 +215,8 @@ async def direct_download(bucket: AsyncGridFSBucket, file_id: object, size: int)
     stream: AsyncGridOut = await bucket.open_download_stream(file_id)
     # pymongo (pinned in uv.lock) keeps the chunks collection in `_chunks`; fail loudly if that changes.
     assert hasattr(stream, "_chunks") and stream._chunk_iter is None
-    stream._chunks = BatchedChunks(stream._chunks, max(1, READ_BATCH_BYTES // CHUNK_SIZE))
+    # Duck-typed in place of the collection: the reader only calls `find` on it.
+    stream._chunks = BatchedChunks(stream._chunks, max(1, READ_BATCH_BYTES // CHUNK_SIZE))  # type: ignore[assignment]
     received = 0
     while piece := await stream.readchunk():
         received += len(piece)
@@ -285,7 +286,7 @@ async def one_round(
 
 
 async def bench_transfers(base_url: str, api_pid: int, mongo_url: str, sizes: list[int]) -> list[dict]:
-    mongo = AsyncMongoClient(mongo_url)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
     direct_bucket = FileStore(mongo).bucket  # the API's own bucket: same database, same chunk size
     results = []
     async with httpx.AsyncClient(base_url=base_url, timeout=600, headers=AUTH) as client:
@@ -357,7 +358,7 @@ async def bench_listing(base_url: str, mongo_url: str, services: int, rounds: in
             result[f"list_{limit}_p95_ms"] = percentile(times, 95) * 1000
         # The floor under the API: the same page query straight to FerretDB with pymongo (storage order,
         # no sort: FerretDB pushes the limit down to SQLite).
-        mongo = AsyncMongoClient(mongo_url)
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
         collection = services_collection(mongo)
         for limit in (100, 1000):
             times = []
@@ -378,7 +379,7 @@ async def bench_file_listing(
     round asking each in turn, starting each round with the next one (so that all see the same load).
     The original's way twice: behind its own endpoint (FastAPI on uvicorn, like ours: what its clients
     got, the goal) and its query straight with pymongo (shown: the database's share of it)."""
-    mongo = AsyncMongoClient(mongo_url)  # the original's client options
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)  # the original's client options
     bucket = AsyncGridFSBucket(mongo[FILES_DATABASE])  # as the original stored files: GridFS defaults
     for i in range(files):
         content = b"stand-in workbook %d" % i
@@ -429,7 +430,7 @@ async def bench_file_listing(
                     started = time.perf_counter()
                     answer = await call()
                     elapsed = time.perf_counter() - started
-                    page = answer if isinstance(answer, list) else answer.json()
+                    page = answer if isinstance(answer, list) else answer.json()  # type: ignore[attr-defined]
                     assert len(page) == 100, (name, len(page))
                     if round_ >= 5:  # warm-up
                         timings[name].append(elapsed)

@@ -16,6 +16,7 @@ Results are printed with their goals and written to bench/results/images.json.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from components.docker_image import DockerImageProvider  # noqa: E402
-from components.images import IMAGES, ImageBuildSettings  # noqa: E402
+from components.images import ImageBuildSettings  # noqa: E402
 from localdev import base_image  # noqa: E402
 from localdev.docker import DOCKER_CLI, Dockerd  # noqa: E402
 
@@ -58,7 +59,7 @@ def copy_inputs(dest: Path) -> Path:
 
 
 def props_for(settings: ImageBuildSettings, key: str) -> dict[str, Any]:
-    return settings.image_args(IMAGES[key]).spec().props()
+    return settings.image_args(key).spec().props()
 
 
 def run(cold_base: bool) -> dict[str, Any]:
@@ -89,12 +90,12 @@ def run(cold_base: bool) -> dict[str, Any]:
             outs = {}
             for key in SERVICES:
                 created, out[f"{key}_cold_build_s"] = timed(
-                    lambda key=key: provider.create(props_for(settings, key))
+                    functools.partial(provider.create, props_for(settings, key))
                 )
                 outs[key] = created.outs
             for key in SERVICES:
                 _, out[f"{key}_warm_build_s"] = timed(
-                    lambda key=key: provider.update(key, outs[key], outs[key])
+                    functools.partial(provider.update, key, outs[key], outs[key])
                 )
 
             def check() -> dict[str, bool]:

@@ -20,6 +20,7 @@ Prints each goal with met / not met and writes JSON to bench/results/node-<time>
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -194,14 +195,14 @@ def launch_latencies(instance: Instance, samples: int) -> dict[str, Any]:
     platform, bare, stored = [], [], []
     for i in range(samples):
         sid, sent = instance.launch(f"bench launch {i}")
-        status = wait_for(lambda sid=sid: instance.settled(sid), 180, f"service {sid}")
+        status = wait_for(functools.partial(instance.settled, sid), 180, f"service {sid}")
         out = instance.output(sid)
         platform.append(out["started_at"] - sent)
         entry = next(o for o in status["output_files"] if o["filename"] == "probe.json")
         stored.append(instance.upload_date(entry["file_id"]) - out["written_at"])
         instance.terminate(sid)
         name, sent = instance.bare_job(f"bench-bare-{i}-{int(time.time())}")
-        wait_for(lambda name=name: instance.bare_job_done(name), 180, f"job {name}")
+        wait_for(functools.partial(instance.bare_job_done, name), 180, f"job {name}")
         bare.append(instance.bare_job_started(name) - sent)
         instance.kubectl("delete", "job", name, "--cascade=foreground", "--wait=false")
     return {
@@ -215,7 +216,7 @@ def concurrent_runs(instance: Instance, count: int) -> dict[str, Any]:
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=count) as pool:
         launched = list(pool.map(lambda i: instance.launch(f"bench concurrent {i}")[0], range(count)))
-    statuses = [wait_for(lambda sid=sid: instance.settled(sid), 600, f"service {sid}") for sid in launched]
+    statuses = [wait_for(functools.partial(instance.settled, sid), 600, f"service {sid}") for sid in launched]
     platform_s = time.perf_counter() - start
     file_ids = [o["file_id"] for s in statuses for o in s["output_files"]]
     ok = sum(s["status"] == "ok" for s in statuses)
@@ -225,7 +226,7 @@ def concurrent_runs(instance: Instance, count: int) -> dict[str, Any]:
     stamp = int(time.time())
     names = [instance.bare_job(f"bench-burst-{i}-{stamp}")[0] for i in range(count)]
     for name in names:
-        wait_for(lambda name=name: instance.bare_job_done(name), 600, f"job {name}")
+        wait_for(functools.partial(instance.bare_job_done, name), 600, f"job {name}")
     bare_s = time.perf_counter() - start
     instance.kubectl("delete", "jobs", *names, "--wait=false")
     return {

@@ -396,7 +396,7 @@ async def run_bench(
 ) -> dict:
     configuration = client.Configuration()
     await config.load_kube_config(str(cluster.kubeconfig), client_configuration=configuration)
-    mongo = AsyncMongoClient(mongo_url, tz_aware=True)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, tz_aware=True)
     async with client.ApiClient(configuration) as api:
         bench = Bench(api, mongo, data_dir, cluster)
         bench.watcher.start()

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -100,7 +101,7 @@ def main() -> None:
     parser.add_argument("--mocks-only", action="store_true", help="skip the real cluster part")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the mock benchmark")
     args = parser.parse_args()
-    results = {"mocks": bench_mocks(args.repeat)}
+    results: dict[str, Any] = {"mocks": bench_mocks(args.repeat)}
     if not args.mocks_only:
         results["local_cluster"] = bench_real()
     out = REPO / "bench" / "results" / "pulumi.json"

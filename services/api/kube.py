@@ -93,9 +93,9 @@ class NamespacedClient:
 class AnalyticsClient(NamespacedClient):
     """Create, read, list and delete Analytics resources in one namespace."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._args = (crd.GROUP, crd.VERSION, self.namespace, crd.PLURAL)
+    @property
+    def _args(self) -> tuple[str, str, str, str]:
+        return (crd.GROUP, crd.VERSION, self.namespace, crd.PLURAL)
 
     async def _call(
         self,

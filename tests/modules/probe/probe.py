@@ -9,8 +9,8 @@ sleep    sleep PROBE_SECONDS (default 30), then as write
 lines    print PROBE_LINES lines (default 20) to stdout, "probe: line <i> of <n>", one every
          PROBE_INTERVAL seconds (default 1), then as write (run logs: streamed while the run runs)
 serve    answer GET on PORT (default 8080) with a JSON of who answered and the path asked
-connect  try a TCP connection to each host:port of PROBE_TARGET (comma-separated), write which
-         succeeded into probe.json (NetworkPolicy and DNS tests)
+connect  after PROBE_DELAY seconds (default 0), try a TCP connection to each host:port of PROBE_TARGET
+         (comma-separated), write which succeeded into probe.json (NetworkPolicy and DNS tests)
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ def many() -> None:
 def connect() -> dict[str, Any]:
     timeout = float(os.environ.get("PROBE_TIMEOUT") or 3)
     attempts = int(os.environ.get("PROBE_ATTEMPTS") or 3)
+    time.sleep(float(os.environ.get("PROBE_DELAY") or 0))
     results: dict[str, Any] = {}
     for target in filter(None, (t.strip() for t in os.environ.get("PROBE_TARGET", "").split(","))):
         host, _, port = target.rpartition(":")

@@ -69,6 +69,7 @@ class Recorded:
     custom: bool
     # URNs this resource waits for (explicit depends_on and Output dependencies).
     dependencies: list[str] = field(default_factory=list)
+    parent: str = ""  # its parent's URN (with its type and name: its own URN)
 
     @property
     def kind(self) -> str | None:
@@ -92,11 +93,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[Recorded] = []
         self.dependencies: dict[tuple[str, str], list[str]] = {}
+        self.parents: dict[tuple[str, str], str] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs, has_secret = unwrap(args.inputs)
-        deps = self.dependencies.get((args.typ, args.name), [])
-        self.resources.append(Recorded(args.typ, args.name, inputs, has_secret, bool(args.custom), deps))
+        key = (args.typ, args.name)
+        deps = self.dependencies.get(key, [])
+        parent = self.parents.get(key, "")
+        self.resources.append(
+            Recorded(args.typ, args.name, inputs, has_secret, bool(args.custom), deps, parent)
+        )
         outputs = dict(args.inputs)
         if args.typ == DOCKER_IMAGE:  # the provider's answer: the tag, with a digest once pushed
             outputs["ref"] = pushed_ref(inputs["tag"]) if inputs["push"] else inputs["tag"]
@@ -117,6 +123,7 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         self.recording.dependencies[(request.type, request.name)] = list(request.dependencies)
+        self.recording.parents[(request.type, request.name)] = request.parent
         return super().RegisterResource(request)
 
 

@@ -19,10 +19,11 @@ READ_BATCH_BYTES = 8 * 1024 * 1024
 
 
 class FileStore:
-    """The platform's GridFS bucket (`fs` in the files database) and its two collections."""
+    """A GridFS bucket (`fs` in a files database: a solution's own, see services.shared.solutions; the
+    default solution's by default) and its two collections."""
 
-    def __init__(self, client: Any) -> None:
-        self.database = client[FILES_DATABASE]
+    def __init__(self, client: Any, database: str = FILES_DATABASE) -> None:
+        self.database = client[database]
         self.bucket = AsyncGridFSBucket(self.database, chunk_size_bytes=CHUNK_SIZE)
         self.files = self.database["fs.files"]
         self.chunks = self.database["fs.chunks"]

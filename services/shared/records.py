@@ -141,6 +141,7 @@ class ServiceRecord(BaseModel):
         return sorted((o for o in self.output_files if o.run == run), key=lambda o: o.filename)
 
 
-def services_collection(client: Any) -> Any:
-    """The services collection of a pymongo (sync or async) client."""
-    return client[RECORDS_DATABASE][SERVICES_COLLECTION]
+def services_collection(client: Any, database: str = RECORDS_DATABASE) -> Any:
+    """The services collection of a pymongo (sync or async) client, in `database` (a solution's own, see
+    services.shared.solutions; the default solution's by default)."""
+    return client[database][SERVICES_COLLECTION]

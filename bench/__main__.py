@@ -11,6 +11,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
     HERE / "pulumi" / "run.py",
     HERE / "api" / "bench_api.py",
+    HERE / "solutions" / "bench_solutions.py",
     HERE / "operator" / "bench_operator.py",
     HERE / "images" / "bench_images.py",
     HERE / "node" / "bench_node.py",

@@ -18,6 +18,8 @@ pulumi.export("services", platform.services)
 pulumi.export("crd", platform.orchestrator.crd_name)
 pulumi.export("apiTokenSecret", platform.orchestrator.api_token_secret_name)
 pulumi.export("apiReadTokenSecret", platform.orchestrator.api_read_token_secret_name)
+if platform.solutions:  # DT solutions besides the platform's namespace: name -> namespace
+    pulumi.export("solutions", {name: solution.namespace for name, solution in platform.solutions.items()})
 # Every image the workloads use from the program: the built ones (by key) and the operator's and API's.
 pulumi.export(
     "images",

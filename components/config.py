@@ -9,12 +9,16 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import pulumi
+import yaml
+
+from services.shared.solutions import DEFAULT_SOLUTION, check_solution_name
 
 from .common import KWOK_NODE, Placement, check_dns_label
 from .images import (
@@ -90,6 +94,67 @@ def set_secret_hint(key: str) -> str:
 
 
 @dataclass(frozen=True)
+class SolutionQuota:
+    """What all of one solution's pods may take together (ResourceQuota: requests and limits alike)."""
+
+    cpu: str
+    memory: str
+    pods: int
+
+    def check(self, where: str) -> None:
+        if self.pods < 1 or not _CPU.match(self.cpu) or not _QUANTITY.match(self.memory):
+            raise ConfigError(
+                f"{where}.quota: pods must be >= 1, cpu a CPU quantity (4, 500m), memory a size (8Gi); "
+                f"got pods={self.pods!r}, cpu={self.cpu!r}, memory={self.memory!r}"
+            )
+
+
+@dataclass(frozen=True)
+class ContainerDefaults:
+    """LimitRange defaults for a container that names no resources (a module image launched without any):
+    without them a quota on requests and limits would refuse such a pod."""
+
+    cpu: str = "500m"
+    memory: str = "512Mi"
+    cpu_request: str = "50m"
+    memory_request: str = "64Mi"
+
+    def check(self, where: str) -> None:
+        for key, value, pattern in (
+            ("cpu", self.cpu, _CPU),
+            ("cpuRequest", self.cpu_request, _CPU),
+            ("memory", self.memory, _QUANTITY),
+            ("memoryRequest", self.memory_request, _QUANTITY),
+        ):
+            if not pattern.match(value):
+                raise ConfigError(f"{where}.defaults.{key}: a quantity such as 500m or 512Mi, got {value!r}")
+
+
+@dataclass(frozen=True)
+class SolutionConfig:
+    """One entry of `solutions`: a DT solution's namespace (`<platform namespace>-<name>`), its quota and
+    container defaults, its data volume's size, and its admin and read API tokens (secret config
+    `solutionTokens.<name>.admin` / `.read`)."""
+
+    name: str
+    namespace: str
+    quota: SolutionQuota
+    admin_token: pulumi.Output[str]
+    read_token: pulumi.Output[str]
+    defaults: ContainerDefaults = ContainerDefaults()
+    storage_size: str = "10Gi"
+
+
+def solution_namespace(platform_namespace: str, name: str) -> str:
+    """Where solution `name` lives: the platform's namespace with the solution's name appended."""
+    return f"{platform_namespace}-{name}"
+
+
+def solution_token_hint(name: str, which: str) -> str:
+    return f"pulumi config set --secret --path 'solutionTokens.{name}.{which}' <value>"
+
+
+@dataclass(frozen=True)
 class PlatformConfig:
     """One stack's settings. Secrets are Pulumi secret Outputs and never plain strings."""
 
@@ -162,6 +227,12 @@ class PlatformConfig:
     output_max_bytes: int = 1024**3
     output_max_depth: int = 16
     module_image_pull_policy: str = ""
+    # DT solutions besides the platform's own namespace (the default solution), and the removed ones whose
+    # namespace `pulumi up` may delete although services still run there.
+    solutions: tuple[SolutionConfig, ...] = ()
+    solutions_force_removal: tuple[str, ...] = ()
+    # Persistent modules of a solution admit connections from this namespace's pods only.
+    ingress_controller_namespace: str = "ingress-nginx"
 
     def __post_init__(self) -> None:
         _check(lambda: check_dns_label(self.namespace, "namespace"))
@@ -312,6 +383,43 @@ class PlatformConfig:
                 f"moduleImagePullPolicy must be one of {', '.join(PULL_POLICIES)} (or empty for Kubernetes' "
                 f"default), got {self.module_image_pull_policy!r}"
             )
+        self._check_solutions()
+
+    def _check_solutions(self) -> None:
+        _check(lambda: check_dns_label(self.ingress_controller_namespace, "ingressControllerNamespace"))
+        for name in self.solutions_force_removal:
+            _check(lambda name=name: check_solution_name(name))
+        if not self.solutions:
+            return
+        if self.storage_mode is not StorageMode.HOST_PATH:
+            raise ConfigError(
+                "solutions need storageMode hostPath: each solution's runs are a folder of the platform's "
+                "data volume, which the operator reads, and a dynamically provisioned claim cannot be "
+                "shared across namespaces"
+            )
+        names = [s.name for s in self.solutions]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ConfigError(f"solutions: the name {', '.join(repeated)} is used twice")
+        for solution in self.solutions:
+            where = f"solutions[{names.index(solution.name)}]"
+            if solution.name == DEFAULT_SOLUTION:
+                raise ConfigError(
+                    f"{where}: {DEFAULT_SOLUTION!r} is the platform's own namespace ({self.namespace}); "
+                    "choose another name"
+                )
+            _check(lambda s=solution: check_solution_name(s.name))
+            _check(lambda s=solution, w=where: check_dns_label(s.namespace, f"{w} {s.name!r}: its namespace"))
+            if solution.namespace in (self.namespace, self.ingress_controller_namespace):
+                raise ConfigError(
+                    f"{where}: namespace {solution.namespace} is the platform's or the ingress controller's"
+                )
+            solution.quota.check(where)
+            solution.defaults.check(where)
+            if not _QUANTITY.match(solution.storage_size):
+                raise ConfigError(
+                    f"{where}.storageSize must be a size such as 10Gi, got {solution.storage_size!r}"
+                )
 
     # --- derived settings ----------------------------------------------------------------------------
 
@@ -364,6 +472,7 @@ class PlatformConfig:
         cfg = config or pulumi.Config(PROJECT)
         secrets = {key: _require_secret(cfg, key, min_len) for key, min_len, _ in REQUIRED_SECRETS}
         registry_password = cfg.get_secret("registryPassword")
+        namespace = _str(cfg, "namespace", cls.namespace)
         return cls(
             mongodb_password=secrets["mongodbPassword"],
             influxdb_password=secrets["influxdbPassword"],
@@ -373,7 +482,7 @@ class PlatformConfig:
             grafana_admin_password=secrets["grafanaAdminPassword"],
             nodered_admin_password=secrets["noderedAdminPassword"],
             mqtt_password=secrets["mqttPassword"],
-            namespace=_str(cfg, "namespace", cls.namespace),
+            namespace=namespace,
             create_namespace=_bool(cfg, "createNamespace", cls.create_namespace),
             storage_mode=_str(cfg, "storageMode", cls.storage_mode),
             data_root=_str(cfg, "dataRoot", cls.data_root),
@@ -432,6 +541,13 @@ class PlatformConfig:
             output_max_bytes=_int(cfg, "outputMaxBytes", cls.output_max_bytes),
             output_max_depth=_int(cfg, "outputMaxDepth", cls.output_max_depth),
             module_image_pull_policy=_str(cfg, "moduleImagePullPolicy", cls.module_image_pull_policy),
+            solutions=_solutions(
+                cfg, namespace, _str(cfg, "orchestratorStorageSize", cls.orchestrator_storage_size)
+            ),
+            solutions_force_removal=_str_list(cfg, "solutionsForceRemoval"),
+            ingress_controller_namespace=_str(
+                cfg, "ingressControllerNamespace", cls.ingress_controller_namespace
+            ),
         )
 
 
@@ -520,6 +636,162 @@ def _str_list(cfg: pulumi.Config, key: str, default: tuple[str, ...] = ()) -> tu
     if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
         raise ConfigError(f"{key} must be a list of strings, got {value!r}")
     return tuple(parsed)
+
+
+# `solutions` entries: their keys, and those of `quota` and `defaults`.
+_SOLUTION_KEYS = {"name", "quota", "defaults", "storageSize"}
+_QUOTA_KEYS = {"cpu", "memory", "pods"}
+_DEFAULTS_KEYS = {"cpu", "memory", "cpuRequest", "memoryRequest"}
+_TOKEN_KEYS = ("admin", "read")
+SOLUTION_TOKEN_MIN_LENGTH = 16
+SOLUTIONS_EXAMPLE = (
+    "pulumi config set --path 'solutions[0].name' lab (and solutions[0].quota.cpu, .memory, .pods)"
+)
+
+
+def _json_config(cfg: pulumi.Config, key: str) -> Any:
+    value = cfg.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        raise ConfigError(f"{key} must be structured config (YAML in the stack file, or --path)") from None
+
+
+def _object(value: Any, where: str, allowed: set[str], required: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be an object with {', '.join(sorted(allowed))}")
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
+    missing = sorted(required - set(value))
+    if missing:
+        raise ConfigError(f"{where}: missing {', '.join(missing)} ({SOLUTIONS_EXAMPLE})")
+    return value
+
+
+def _quantity(value: Any, where: str) -> str:
+    """A quantity given as a YAML number (cpu: 2) or string (cpu: 500m)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ConfigError(f"{where} must be a quantity such as 2, 500m or 4Gi, got {value!r}")
+    return str(value)
+
+
+def _pods(value: Any, where: str) -> int:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be an integer, got {value!r}") from None
+
+
+def _solution_tokens(
+    cfg: pulumi.Config, names: list[str]
+) -> dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]]:
+    """Each solution's (admin, read) tokens from the secret object `solutionTokens`: present, long enough,
+    and all different from each other and from apiToken / apiReadToken (a token names one solution and one
+    role). Values are read here to be checked and leave only as secret Outputs; messages never hold them."""
+    raw = _json_config(cfg, "solutionTokens") or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"solutionTokens must be an object: {solution_token_hint('<name>', 'admin')}")
+    plain: dict[tuple[str, str], str] = {}
+    for name in names:
+        entry = raw.get(name)
+        for which in _TOKEN_KEYS:
+            value = entry.get(which) if isinstance(entry, dict) else None
+            if not isinstance(value, str) or not value:
+                raise MissingSecretError(
+                    f"missing secret config {PROJECT}:solutionTokens.{name}.{which} (the {which} API token "
+                    f"of solution {name!r}); set it with: {solution_token_hint(name, which)}"
+                )
+            if len(value) < SOLUTION_TOKEN_MIN_LENGTH:
+                raise ConfigError(
+                    f"secret solutionTokens.{name}.{which} is shorter than {SOLUTION_TOKEN_MIN_LENGTH} "
+                    f"characters; set a longer one: {solution_token_hint(name, which)}"
+                )
+            plain[(name, which)] = value
+    seen = {value: key for key in ("apiToken", "apiReadToken") if (value := cfg.get(key))}
+    for (name, which), value in plain.items():
+        what = f"solutionTokens.{name}.{which}"
+        if value in seen:
+            raise ConfigError(f"secret {what} equals {seen[value]}: every API token must differ")
+        seen[value] = what
+    return {
+        name: (pulumi.Output.secret(plain[(name, "admin")]), pulumi.Output.secret(plain[(name, "read")]))
+        for name in names
+    }
+
+
+def _solutions(cfg: pulumi.Config, namespace: str, default_size: str) -> tuple[SolutionConfig, ...]:
+    raw = _json_config(cfg, "solutions")
+    if raw is None or raw == []:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"solutions must be a list: {SOLUTIONS_EXAMPLE}")
+    entries = [
+        _object(entry, f"solutions[{i}]", _SOLUTION_KEYS, {"name", "quota"}) for i, entry in enumerate(raw)
+    ]
+    names = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry["name"], str):
+            raise ConfigError(f"solutions[{i}].name must be a string, got {entry['name']!r}")
+        _check(lambda name=entry["name"]: check_solution_name(name))
+        if entry["name"] == DEFAULT_SOLUTION:
+            raise ConfigError(
+                f"solutions[{i}]: {DEFAULT_SOLUTION!r} is the platform's own namespace ({namespace}); "
+                "choose another name"
+            )
+        names.append(entry["name"])
+    tokens = _solution_tokens(cfg, list(dict.fromkeys(names)))
+    solutions = []
+    for i, entry in enumerate(entries):
+        where = f"solutions[{i}]"
+        quota = _object(entry["quota"], f"{where}.quota", _QUOTA_KEYS, _QUOTA_KEYS)
+        defaults = _object(entry.get("defaults", {}), f"{where}.defaults", _DEFAULTS_KEYS, set())
+        base = ContainerDefaults()
+        solutions.append(
+            SolutionConfig(
+                name=entry["name"],
+                namespace=solution_namespace(namespace, entry["name"]),
+                quota=SolutionQuota(
+                    cpu=_quantity(quota["cpu"], f"{where}.quota.cpu"),
+                    memory=_quantity(quota["memory"], f"{where}.quota.memory"),
+                    pods=_pods(quota["pods"], f"{where}.quota.pods"),
+                ),
+                defaults=ContainerDefaults(
+                    cpu=_quantity(defaults.get("cpu", base.cpu), f"{where}.defaults.cpu"),
+                    memory=_quantity(defaults.get("memory", base.memory), f"{where}.defaults.memory"),
+                    cpu_request=_quantity(
+                        defaults.get("cpuRequest", base.cpu_request), f"{where}.defaults.cpuRequest"
+                    ),
+                    memory_request=_quantity(
+                        defaults.get("memoryRequest", base.memory_request), f"{where}.defaults.memoryRequest"
+                    ),
+                ),
+                storage_size=_quantity(entry.get("storageSize", default_size), f"{where}.storageSize"),
+                admin_token=tokens[entry["name"]][0],
+                read_token=tokens[entry["name"]][1],
+            )
+        )
+    return tuple(solutions)
+
+
+def solution_token_keys(names: Iterable[str]) -> list[str]:
+    """The secret config paths of the solutions' tokens (`pulumi config set --secret --path <key>`)."""
+    return [f"solutionTokens.{name}.{which}" for name in names for which in _TOKEN_KEYS]
+
+
+def stack_solution_names(stack_file: Path) -> list[str]:
+    """The names in a stack file's `solutions` (whose tokens whoever runs the stack sets)."""
+    document = yaml.safe_load(stack_file.read_text()) or {}
+    entries = (document.get("config") or {}).get(f"{PROJECT}:solutions") or []
+    return [
+        entry["name"] for entry in entries if isinstance(entry, dict) and isinstance(entry.get("name"), str)
+    ]
 
 
 def secret_keys() -> Sequence[str]:

@@ -21,6 +21,13 @@ POD_SECURITY_LABELS = {
     "pod-security.kubernetes.io/warn": "restricted",
     "pod-security.kubernetes.io/audit": "restricted",
 }
+# A DT solution's namespace holds the operator's module pods (which meet `restricted`) and no database
+# image that starts as root: `restricted` is enforced.
+RESTRICTED_POD_SECURITY_LABELS = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/warn": "restricted",
+    "pod-security.kubernetes.io/audit": "restricted",
+}
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,9 @@ class NamespaceGuardsArgs:
     pods: int = 100
     cpu_limits: str = "64"
     memory_limits: str = "128Gi"
+    # Also bound the sum of requests (a DT solution's namespace: what its modules may reserve on the nodes).
+    cpu_requests: str | None = None
+    memory_requests: str | None = None
     # For a container that names none (ours and the operator's all do).
     default_cpu: str = "500m"
     default_memory: str = "512Mi"
@@ -58,6 +68,8 @@ class NamespaceGuards(pulumi.ComponentResource):
                     "pods": str(args.pods),
                     "limits.cpu": args.cpu_limits,
                     "limits.memory": args.memory_limits,
+                    **({"requests.cpu": args.cpu_requests} if args.cpu_requests else {}),
+                    **({"requests.memory": args.memory_requests} if args.memory_requests else {}),
                     # Nothing in the namespace is published on the nodes' ports or a cloud load balancer.
                     "services.nodeports": "0",
                     "services.loadbalancers": "0",

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from services.shared import crd
+from services.shared.solutions import SolutionPlace
 
 from .analytics_crd import AnalyticsCrd
 from .common import (
@@ -55,6 +56,10 @@ TOKEN_KEY = "token"  # noqa: S105 (a key name, not a value)
 MIB = 1024 * 1024
 
 _WORKLOAD_VERBS = ("get", "list", "watch", "create", "patch", "delete")
+# The ServiceAccounts of the operator and the API (in the platform's namespace); DT solutions grant them
+# their Roles in the solutions' namespaces (solution.py).
+OPERATOR_ACCOUNT = "orchestrator-operator"
+API_ACCOUNT = "orchestrator-api"
 
 # hostPath data only: the init container that hands /data to the operator's user.
 CHOWN_SKIPS = {
@@ -91,6 +96,57 @@ OPERATOR_RULES: tuple[Rule, ...] = (
 )
 
 
+# Secrets reach our own services as files (settings `*_FILE`), never as environment variables: the
+# environment leaks into crash reports, `/proc/<pid>/environ` and child processes.
+SECRETS_ROOT = "/var/run/secrets/dtpoc"
+SOLUTIONS_SECRETS_DIR = f"{SECRETS_ROOT}/solutions"
+
+
+@dataclass(frozen=True)
+class SolutionSecrets:
+    """A DT solution as the operator and the API are told about it (OPERATOR_SOLUTIONS, API_SOLUTIONS): its
+    place, and its admin and read token Secrets (key `token`, in the platform's namespace) that the API
+    mounts read-only under SOLUTIONS_SECRETS_DIR/<name>/."""
+
+    place: SolutionPlace
+    token_secret_name: pulumi.Input[str]
+    read_token_secret_name: pulumi.Input[str]
+
+    @property
+    def token_file(self) -> str:
+        return f"{SOLUTIONS_SECRETS_DIR}/{self.place.name}/api/{TOKEN_KEY}"
+
+    @property
+    def read_token_file(self) -> str:
+        return f"{SOLUTIONS_SECRETS_DIR}/{self.place.name}/api-read/{TOKEN_KEY}"
+
+    def api_entry(self) -> dict[str, str]:
+        return {
+            **self.place.model_dump(),
+            "token_file": self.token_file,
+            "read_token_file": self.read_token_file,
+        }
+
+    def api_volumes(self) -> list[k8s.core.v1.VolumeArgs]:
+        return [
+            secret_volume(f"sol-{self.place.name}-token", self.token_secret_name),
+            secret_volume(f"sol-{self.place.name}-read-token", self.read_token_secret_name),
+        ]
+
+    def api_mounts(self) -> list[k8s.core.v1.VolumeMountArgs]:
+        return [
+            mount(f"sol-{self.place.name}-token", self.token_file.rsplit("/", 1)[0], read_only=True),
+            mount(
+                f"sol-{self.place.name}-read-token", self.read_token_file.rsplit("/", 1)[0], read_only=True
+            ),
+        ]
+
+
+def solutions_env(prefix: str, entries: list[dict[str, str]]) -> list[k8s.core.v1.EnvVarArgs]:
+    """`<prefix>_SOLUTIONS` as JSON, only when there are solutions (a stack without any renders as before)."""
+    return [env(f"{prefix}_SOLUTIONS", json.dumps(entries))] if entries else []
+
+
 @dataclass(frozen=True)
 class OrchestratorArgs:
     """Everything the control plane needs from the rest of the platform.
@@ -104,6 +160,8 @@ class OrchestratorArgs:
     `output_max_*`: what one run may leave in /output to be collected (the operator's OutputLimits).
     `run_log_max_bytes`: how much of each run's log the operator stores with its outputs.
     `chown_data`: run a root init container that hands /data to uid 10001 (hostPath volumes ignore fsGroup).
+    `solutions`: the DT solutions besides the platform's namespace, served by the same operator and API.
+    `deployment_hooks`: resource hooks of both Deployments (solution_guard.py: a removed solution's check).
     """
 
     namespace: str
@@ -136,9 +194,16 @@ class OrchestratorArgs:
     placement: Placement = ANYWHERE
     operator_resources: Resources = MEDIUM
     api_resources: Resources = MEDIUM
+    solutions: Sequence[SolutionSecrets] = field(default_factory=tuple)
+    deployment_hooks: pulumi.ResourceHookBinding | None = None
 
     def __post_init__(self) -> None:
         check_dns_label(self.namespace, "OrchestratorArgs.namespace")
+        names = [s.place.name for s in self.solutions]
+        if len(set(names)) != len(names) or any(s.place.is_default for s in self.solutions):
+            raise ValueError(
+                f"OrchestratorArgs.solutions: names must be unique and not the default's: {names}"
+            )
         check_dns_label(self.api_service_name, "OrchestratorArgs.api_service_name")
         check_dns_label(self.api_token_secret_name, "OrchestratorArgs.api_token_secret_name")
         check_dns_label(self.api_read_token_secret_name, "OrchestratorArgs.api_read_token_secret_name")
@@ -171,9 +236,6 @@ class OrchestratorArgs:
         return f"{math.ceil(self.max_upload_bytes / MIB) + 1}m"
 
 
-# Secrets reach our own services as files (settings `*_FILE`), never as environment variables: the
-# environment leaks into crash reports, `/proc/<pid>/environ` and child processes.
-SECRETS_ROOT = "/var/run/secrets/dtpoc"
 MONGODB_SECRET_VOLUME = "mongodb-credentials"  # noqa: S105 (a volume name, not a value)
 MONGODB_SECRET_DIR = f"{SECRETS_ROOT}/mongodb"
 API_TOKEN_VOLUME = "api-token"  # noqa: S105 (a volume name, not a value)
@@ -226,12 +288,12 @@ class Orchestrator(pulumi.ComponentResource):
 
         self.operator_rbac = ServiceAccountRbac(
             f"{name}-operator-rbac",
-            ServiceAccountRbacArgs(ns, "orchestrator-operator", OPERATOR_RULES, app="orchestrator-operator"),
+            ServiceAccountRbacArgs(ns, OPERATOR_ACCOUNT, OPERATOR_RULES, app="orchestrator-operator"),
             opts=child,
         )
         self.api_rbac = ServiceAccountRbac(
             f"{name}-api-rbac",
-            ServiceAccountRbacArgs(ns, "orchestrator-api", API_RULES, app="orchestrator-api"),
+            ServiceAccountRbacArgs(ns, API_ACCOUNT, API_RULES, app="orchestrator-api"),
             opts=child,
         )
         self.api_token_secret = k8s.core.v1.Secret(
@@ -307,6 +369,7 @@ class Orchestrator(pulumi.ComponentResource):
                         else []
                     ),
                     *mongodb_env(args),
+                    *solutions_env("OPERATOR", [s.place.model_dump() for s in args.solutions]),
                 ],
                 volume_mounts=[
                     mount("data", OUTPUT_ROOT),
@@ -337,7 +400,12 @@ class Orchestrator(pulumi.ComponentResource):
             ],
             placement=args.placement,
         )
-        self.operator_deployment = deployment(f"{name}-operator", operator, after_crd)
+        deployments = after_crd
+        if args.deployment_hooks is not None:
+            deployments = pulumi.ResourceOptions.merge(
+                after_crd, pulumi.ResourceOptions(hooks=args.deployment_hooks)
+            )
+        self.operator_deployment = deployment(f"{name}-operator", operator, deployments)
 
         # --- API --------------------------------------------------------------------------------------
         spool_mib = max(64, 2 * math.ceil(args.max_upload_bytes / MIB))
@@ -360,6 +428,7 @@ class Orchestrator(pulumi.ComponentResource):
                     env("API_MAX_UPLOAD_BYTES", str(args.max_upload_bytes)),
                     env("API_CORS_ORIGINS", json.dumps(list(args.cors_origins))),
                     *mongodb_env(args),
+                    *solutions_env("API", [s.api_entry() for s in args.solutions]),
                 ],
                 # Uploads beyond the in-memory spool go to /tmp: a bounded emptyDir, the root stays read-only.
                 volume_mounts=[
@@ -368,6 +437,7 @@ class Orchestrator(pulumi.ComponentResource):
                     mount(API_READ_TOKEN_VOLUME, API_READ_TOKEN_DIR, read_only=True),
                     mongodb_secret_mount(),
                     kube_api_access_mount(),
+                    *(m for s in args.solutions for m in s.api_mounts()),
                 ],
                 liveness_probe=http_probe(API_HEALTH_PATH, API_PORT, initial_delay=10, period=20),
                 readiness_probe=http_probe(API_HEALTH_PATH, API_PORT, initial_delay=2, period=10),
@@ -382,11 +452,12 @@ class Orchestrator(pulumi.ComponentResource):
                 secret_volume(API_READ_TOKEN_VOLUME, self.api_read_token_secret.metadata.name),
                 mongodb_secret_volume(args),
                 kube_api_access_volume(),
+                *(v for s in args.solutions for v in s.api_volumes()),
             ],
             service_ports=[service_port(API_SERVICE_PORT, API_PORT)],
             placement=args.placement,
         )
-        self.api_deployment = deployment(f"{name}-api", api, after_crd)
+        self.api_deployment = deployment(f"{name}-api", api, deployments)
         self.api_service = service(f"{name}-api-service", api, child)
         self.api_ingress = None
         if args.ingress is not None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from services.shared.names import MANAGED_BY_OPERATOR, PART_OF
+from services.shared.solutions import SolutionPlace
 
 from .common import IngressSettings, child_options, labels
 from .config import IngressController, PlatformConfig
@@ -20,9 +20,18 @@ from .ingress_nginx import IngressNginx, IngressNginxArgs
 from .mongodb import MongoDB, MongoDBArgs, MongoDBEngine
 from .mosquitto import Mosquitto, MosquittoArgs
 from .namespace import POD_SECURITY_LABELS, NamespaceGuards, NamespaceGuardsArgs
-from .network_policy import IngressRule, ModuleEgress, NetworkPolicies, NetworkPoliciesArgs, app_clients
+from .network_policy import (
+    MODULE_POD_LABELS,
+    IngressRule,
+    ModuleEgress,
+    NetworkPolicies,
+    NetworkPoliciesArgs,
+    app_clients,
+)
 from .nodered import NodeRed, NodeRedArgs
 from .orchestrator import API_PORT, OPERATOR_HEALTH_PORT, Orchestrator, OrchestratorArgs
+from .solution import Solution, SolutionArgs, solution_storage
+from .solution_guard import KubeAccess, SolutionRemovalGuard
 from .storage import Storage, StorageArgs, StorageMode
 from .telegraf import LightSensor, SensorInput, SensorInputArgs, TempSensor
 from .tls import SelfSignedCertificate, SelfSignedCertificateArgs
@@ -38,24 +47,22 @@ from .ui import (
 )
 
 SEED_SENSORS: tuple[type[SensorInput], ...] = (LightSensor, TempSensor)
-# The pods of Analytics modules, as the operator labels them (services/operator/workloads.py): what the
-# module egress policy selects. No platform selector matches them (they never carry PLATFORM_APP_LABEL).
-MODULE_POD_LABELS = {
-    "app.kubernetes.io/managed-by": MANAGED_BY_OPERATOR,
-    "app.kubernetes.io/part-of": PART_OF,
-}
 
 
 @dataclass(frozen=True)
 class PlatformArgs:
     """`extra_ui_modules` / `extra_sensors`: subclasses of UIModule / SensorInput deployed with the seed's
-    ones (each built with the platform's namespace, ingress and InfluxDB settings)."""
+    ones (each built with the platform's namespace, ingress and InfluxDB settings). `solution_type`: what
+    each entry of the config's `solutions` becomes (a Solution subclass adds pieces of its own)."""
 
     config: PlatformConfig
     extra_ui_modules: Sequence[type[UIModule]] = field(default_factory=tuple)
     extra_sensors: Sequence[type[SensorInput]] = field(default_factory=tuple)
+    solution_type: type[Solution] = Solution
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.solution_type, type) and issubclass(self.solution_type, Solution)):
+            raise ValueError(f"PlatformArgs.solution_type: {self.solution_type!r} is not a Solution subclass")
         for cls in self.extra_ui_modules:
             if not (isinstance(cls, type) and issubclass(cls, UIModule)):
                 raise ValueError(f"PlatformArgs.extra_ui_modules: {cls!r} is not a UIModule subclass")
@@ -78,13 +85,15 @@ class PlatformArgs:
 
 
 class Platform(pulumi.ComponentResource):
-    """Public outputs: `namespace`, `urls` (public, through the ingress), `services` (in-cluster names)."""
+    """Public outputs: `namespace`, `urls` (public, through the ingress), `services` (in-cluster names),
+    `solutions` (the DT solutions besides the platform's namespace, by name)."""
 
     namespace: str
     urls: dict[str, str]
     services: dict[str, pulumi.Output[str]]
     sensors: dict[str, SensorInput]
     ui_modules: dict[str, UIModule]
+    solutions: dict[str, Solution]
 
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dtpoc:platform:Platform", name, None, opts)
@@ -124,22 +133,7 @@ class Platform(pulumi.ComponentResource):
 
         # --- storage and data services ----------------------------------------------------------------
         def storage(piece: str, size: str) -> Storage:
-            return Storage(
-                f"{name}-{piece}-storage",
-                StorageArgs(
-                    namespace=ns,
-                    claim_name=f"{piece}-data",
-                    size=size,
-                    mode=cfg.storage_mode,
-                    data_root=cfg.data_root,
-                    sub_dir=f"{piece}_data",
-                    storage_class=cfg.effective_storage_class,
-                    node_affinity_key=cfg.node_affinity_key or None,
-                    node_affinity_operator=cfg.node_affinity_operator,
-                    node_affinity_values=cfg.node_affinity_values,
-                ),
-                in_ns,
-            )
+            return Storage(f"{name}-{piece}-storage", self.storage_args(piece, size), in_ns)
 
         # Images first: the data services may run stand-ins the program builds (the local stack).
         self.images = ServiceImages(
@@ -223,6 +217,27 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-ingress-nginx", IngressNginxArgs(ingress_class=cfg.ingress_class), self._child
             )
 
+        # --- DT solutions -------------------------------------------------------------------------------
+        # Registered on every run, solutions or not: the engine calls a removed solution's hooks by name.
+        self.removal_guard = SolutionRemovalGuard(cfg.solutions_force_removal, KubeAccess.of_provider())
+        orchestrator_data = self.storage_args("orchestrator", cfg.orchestrator_storage_size)
+        self.solutions = {}
+        for solution in cfg.solutions:
+            place = SolutionPlace(name=solution.name, namespace=solution.namespace)
+            self.solutions[solution.name] = args.solution_type(
+                f"{name}-solution-{solution.name}",
+                SolutionArgs(
+                    config=solution,
+                    platform_namespace=ns,
+                    storage=solution_storage(orchestrator_data, place, solution.storage_size),
+                    network_policies=cfg.network_policies,
+                    module_egress_cidrs=cfg.module_egress_cidrs,
+                    ingress_controller_namespace=cfg.ingress_controller_namespace,
+                    removal_hooks=self.removal_guard.namespace_hooks,
+                ),
+                in_ns,
+            )
+
         # --- orchestrator -------------------------------------------------------------------------------
         self.orchestrator = Orchestrator(
             f"{name}-orchestrator",
@@ -250,8 +265,11 @@ class Platform(pulumi.ComponentResource):
                 cors_origins=cfg.api_cors_origins,
                 chown_data=cfg.storage_mode is StorageMode.HOST_PATH,
                 placement=cfg.placement("orchestrator"),
+                solutions=[s.secrets for s in self.solutions.values()],
+                deployment_hooks=self.removal_guard.deployment_hooks,
             ),
-            in_ns,
+            # The operator and the API start once they hold their Roles in every solution's namespace.
+            self._opts([*waits, *self.solutions.values()]),
         )
 
         # --- UI modules ---------------------------------------------------------------------------------
@@ -324,7 +342,18 @@ class Platform(pulumi.ComponentResource):
             "orchestrator-api": self.orchestrator.api_service_name,
             **{key: module.service.metadata.name for key, module in self.ui_modules.items()},
         }
-        self.register_outputs({"namespace": self.namespace, "urls": self.urls, "services": self.services})
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "urls": self.urls,
+                "services": self.services,
+                **(
+                    {"solutions": {k: v.namespace for k, v in self.solutions.items()}}
+                    if self.solutions
+                    else {}
+                ),
+            }
+        )
 
     # --- for callers that add their own pieces ------------------------------------------------------------
 
@@ -375,6 +404,22 @@ class Platform(pulumi.ComponentResource):
             IngressRule("orchestrator-api", API_PORT, None),
             IngressRule("orchestrator-operator", OPERATOR_HEALTH_PORT, None),
         ]
+
+    def storage_args(self, piece: str, size: str) -> StorageArgs:
+        """The volume of one piece (`<piece>-data`, folder `<piece>_data` in hostPath mode)."""
+        cfg = self._cfg
+        return StorageArgs(
+            namespace=self.namespace,
+            claim_name=f"{piece}-data",
+            size=size,
+            mode=cfg.storage_mode,
+            data_root=cfg.data_root,
+            sub_dir=f"{piece}_data",
+            storage_class=cfg.effective_storage_class,
+            node_affinity_key=cfg.node_affinity_key or None,
+            node_affinity_operator=cfg.node_affinity_operator,
+            node_affinity_values=cfg.node_affinity_values,
+        )
 
     def _opts(self, depends_on: list[pulumi.Resource]) -> pulumi.ResourceOptions:
         if not depends_on:

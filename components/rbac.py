@@ -1,4 +1,6 @@
-"""A ServiceAccount with a namespaced Role and RoleBinding: least privilege spelled out rule by rule."""
+"""A ServiceAccount with a namespaced Role and RoleBinding: least privilege spelled out rule by rule; and a
+Role with its RoleBinding granting an existing ServiceAccount the same in another namespace (`RoleGrant`:
+the operator's and the API's rights in a DT solution's namespace)."""
 
 from __future__ import annotations
 
@@ -71,24 +73,80 @@ class ServiceAccountRbac(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=child,
         )
-        self.role = k8s.rbac.v1.Role(
-            f"{name}-role",
-            metadata=meta(args.name, args.namespace, args.component, app=app),
-            rules=[r.args() for r in args.rules],
-            opts=child,
-        )
-        self.role_binding = k8s.rbac.v1.RoleBinding(
-            f"{name}-binding",
-            metadata=meta(args.name, args.namespace, args.component, app=app),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="Role", name=self.role.metadata.name
-            ),
-            subjects=[
-                k8s.rbac.v1.SubjectArgs(
-                    kind="ServiceAccount", name=self.service_account.metadata.name, namespace=args.namespace
-                )
-            ],
+        self.role, self.role_binding = role_and_binding(
+            name,
+            meta(args.name, args.namespace, args.component, app=app),
+            args.rules,
+            subject_name=self.service_account.metadata.name,
+            subject_namespace=args.namespace,
             opts=child,
         )
         self.service_account_name = self.service_account.metadata.name
         self.register_outputs({"service_account_name": self.service_account_name})
+
+
+def role_and_binding(
+    resource_name: str,
+    metadata: k8s.meta.v1.ObjectMetaArgs,
+    rules: Sequence[Rule],
+    subject_name: pulumi.Input[str],
+    subject_namespace: str,
+    opts: pulumi.ResourceOptions,
+) -> tuple[k8s.rbac.v1.Role, k8s.rbac.v1.RoleBinding]:
+    """Role `<metadata.name>` with `rules`, bound to ServiceAccount `subject_name` of `subject_namespace`."""
+    role = k8s.rbac.v1.Role(
+        f"{resource_name}-role", metadata=metadata, rules=[r.args() for r in rules], opts=opts
+    )
+    binding = k8s.rbac.v1.RoleBinding(
+        f"{resource_name}-binding",
+        metadata=metadata,
+        role_ref=k8s.rbac.v1.RoleRefArgs(
+            api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.name
+        ),
+        subjects=[
+            k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=subject_name, namespace=subject_namespace)
+        ],
+        opts=opts,
+    )
+    return role, binding
+
+
+@dataclass(frozen=True)
+class RoleGrantArgs:
+    """Role and RoleBinding `name` in `namespace` with `rules`, for ServiceAccount `service_account` of
+    `service_account_namespace` (which may be another namespace: the rights hold in `namespace` only)."""
+
+    namespace: str
+    name: str
+    rules: Sequence[Rule]
+    service_account: str
+    service_account_namespace: str
+    component: str = "control-plane"
+    app: str | None = None
+
+    def __post_init__(self) -> None:
+        check_dns_label(self.namespace, "RoleGrantArgs.namespace")
+        check_dns_label(self.name, "RoleGrantArgs.name")
+        check_dns_label(self.service_account, "RoleGrantArgs.service_account")
+        check_dns_label(self.service_account_namespace, "RoleGrantArgs.service_account_namespace")
+        if not self.rules:
+            raise ValueError("RoleGrantArgs.rules must not be empty")
+
+
+class RoleGrant(pulumi.ComponentResource):
+    """Rights of an existing ServiceAccount in one more namespace. Output: `role_name`."""
+
+    role_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: RoleGrantArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dtpoc:rbac:RoleGrant", name, None, opts)
+        self.role, self.role_binding = role_and_binding(
+            name,
+            meta(args.name, args.namespace, args.component, app=args.app or args.name),
+            args.rules,
+            subject_name=args.service_account,
+            subject_namespace=args.service_account_namespace,
+            opts=child_options(self, opts),
+        )
+        self.role_name = self.role.metadata.name
+        self.register_outputs({"role_name": self.role_name})

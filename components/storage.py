@@ -5,7 +5,7 @@ StorageClass (any real cluster)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -45,6 +45,7 @@ class StorageArgs:
     node_affinity_values: Sequence[str] = field(default_factory=tuple)
     access_mode: str = "ReadWriteOnce"
     component: str = "storage"
+    extra_labels: Mapping[str, str] = field(default_factory=dict)  # on the PV and the PVC
 
     def __post_init__(self) -> None:
         check_dns_label(self.claim_name, "StorageArgs.claim_name")
@@ -95,7 +96,7 @@ class Storage(pulumi.ComponentResource):
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dtpoc:storage:Storage", name, None, opts)
         child = child_options(self, opts)
-        lbls = labels(args.claim_name, args.component)
+        lbls = {**labels(args.claim_name, args.component), **args.extra_labels}
         resources = k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": args.size})
 
         self.volume = None

@@ -23,6 +23,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from components.config import solution_token_keys, stack_solution_names
+from services.shared.solutions import SOLUTION_LABEL
+
 from . import processes
 from .base_image import local_build_config
 from .cluster import LocalCluster
@@ -141,15 +144,18 @@ class LocalPlatform:
 
     def generated_secrets(self) -> dict[str, str]:
         """Random values for the stack's secrets, made once and kept (mode 0600 from the first byte) in the
-        state folder; a key added to the program since is generated and added."""
+        state folder; a key added to the program since is generated and added. With the stack file's
+        solutions, their tokens (`solutionTokens.<name>.admin` / `.read`, set with --path)."""
         path = self.state_dir / "secrets.json"
         values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-        missing = [key for key in SECRET_KEYS if key not in values]
+        solutions = stack_solution_names(REPO / f"Pulumi.{STACK}.yaml")
+        keys = [*SECRET_KEYS, *solution_token_keys(solutions)]
+        missing = [key for key in keys if key not in values]
         if missing:
             values |= {key: secrets.token_urlsafe(24) for key in missing}
             self.state_dir.mkdir(parents=True, exist_ok=True)
             write_private(path, json.dumps(values))
-        return values
+        return {key: values[key] for key in keys}
 
     # -- up ---------------------------------------------------------------------------------------
     def up(self) -> None:
@@ -226,7 +232,9 @@ class LocalPlatform:
             workspace.run("stack", "init", STACK, cwd=self.project)
         for key, value in self.generated_secrets().items():
             # The value travels on stdin, never on a command line.
-            workspace.run("config", "set", "--secret", "--stack", STACK, key, cwd=self.project, input=value)
+            workspace.run(
+                "config", "set", "--secret", "--path", "--stack", STACK, key, cwd=self.project, input=value
+            )
         for key, value in self.instance_config().items():
             workspace.run("config", "set", "--path", "--stack", STACK, key, value, cwd=self.project)
         say("pulumi up --stack local (builds the images, deploys the whole platform; progress below)")
@@ -306,8 +314,16 @@ class LocalPlatform:
         self._release_analytics(cluster)
         say("pulumi destroy --stack local")
         workspace = self.workspace(cluster.kubeconfig)
+        # --run-program: a solution's Namespace has a delete hook (components/solution_guard.py).
         result = workspace.run(
-            "destroy", "--stack", STACK, "--yes", "--skip-preview", cwd=self.project, check=False
+            "destroy",
+            "--stack",
+            STACK,
+            "--yes",
+            "--skip-preview",
+            "--run-program",
+            cwd=self.project,
+            check=False,
         )
         if result.returncode != 0:
             say(
@@ -319,9 +335,16 @@ class LocalPlatform:
 
     def _release_analytics(self, cluster: LocalCluster) -> None:
         """Delete the Analytics resources while the operator still runs to lift its finalizers; otherwise
-        deleting the CRD would wait on them. Finalizers left by an operator that is gone are removed."""
+        deleting the CRD would wait on them (and the removal guard refuses a solution's namespace that still
+        holds some). Finalizers left by an operator that is gone are removed."""
         say("deleting the Analytics resources")
-        namespace = self.state.namespace
+        solutions = cluster.kubectl(
+            "get", "namespaces", "-l", SOLUTION_LABEL, "-o", "jsonpath={.items[*].metadata.name}", check=False
+        ).stdout.split()
+        for namespace in [self.state.namespace, *solutions]:
+            self._release_analytics_in(cluster, namespace)
+
+    def _release_analytics_in(self, cluster: LocalCluster, namespace: str) -> None:
         if cluster.kubectl(
             "delete", "analytics", "--all", "-n", namespace, "--timeout=60s", check=False
         ).returncode:

@@ -21,6 +21,14 @@ PROJECT = "dtpoc"
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 _SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
 DOCKER_IMAGE = "pulumi-python:dynamic/dtpoc:DockerImage"
+_HOOK_TIMES = (
+    "before_create",
+    "after_create",
+    "before_update",
+    "after_update",
+    "before_delete",
+    "after_delete",
+)
 
 
 def pushed_ref(tag: str) -> str:
@@ -40,6 +48,13 @@ SECRETS = {
     "noderedAdminPassword": "nodered-Pa55word-unit",
     "mqttPassword": "mqtt-Pa55word-unit",
 }
+# The tokens of the solutions the test stacks may declare (secret config object `solutionTokens`).
+SOLUTION_TOKENS = {
+    name: {"admin": f"{name}-admin-token-unit-0123456789", "read": f"{name}-read-token-unit-0123456789"}
+    for name in ("lab", "ward", "histo")
+}
+# What a stack is given when a test names no secrets: the above, and the solutions' tokens.
+STACK_SECRETS = {**SECRETS, "solutionTokens": json.dumps(SOLUTION_TOKENS)}
 
 
 def unwrap(value: Any) -> tuple[Any, bool]:
@@ -70,6 +85,8 @@ class Recorded:
     # URNs this resource waits for (explicit depends_on and Output dependencies).
     dependencies: list[str] = field(default_factory=list)
     parent: str = ""  # its parent's URN (with its type and name: its own URN)
+    # Names of the resource hooks bound to it, by when they run ("before_delete": [...]).
+    hooks: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def kind(self) -> str | None:
@@ -94,14 +111,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.resources: list[Recorded] = []
         self.dependencies: dict[tuple[str, str], list[str]] = {}
         self.parents: dict[tuple[str, str], str] = {}
+        self.hooks: dict[tuple[str, str], dict[str, list[str]]] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs, has_secret = unwrap(args.inputs)
         key = (args.typ, args.name)
         deps = self.dependencies.get(key, [])
         parent = self.parents.get(key, "")
+        hooks = self.hooks.get(key, {})
         self.resources.append(
-            Recorded(args.typ, args.name, inputs, has_secret, bool(args.custom), deps, parent)
+            Recorded(args.typ, args.name, inputs, has_secret, bool(args.custom), deps, parent, hooks)
         )
         outputs = dict(args.inputs)
         if args.typ == DOCKER_IMAGE:  # the provider's answer: the tag, with a digest once pushed
@@ -124,6 +143,11 @@ class RecordingMonitor(MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         self.recording.dependencies[(request.type, request.name)] = list(request.dependencies)
         self.recording.parents[(request.type, request.name)] = request.parent
+        self.recording.hooks[(request.type, request.name)] = {
+            when: list(getattr(request.hooks, when))
+            for when in _HOOK_TIMES
+            if request.HasField("hooks") and getattr(request.hooks, when)
+        }
         return super().RegisterResource(request)
 
 
@@ -172,7 +196,7 @@ def run_program(
     all_config = {
         f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()
     }
-    secret_values = SECRETS if secrets is None else secrets
+    secret_values = STACK_SECRETS if secrets is None else secrets
     all_config.update({f"{PROJECT}:{k}": v for k, v in secret_values.items()})
     pulumi.runtime.set_all_config(all_config, secret_keys=[f"{PROJECT}:{k}" for k in secret_values])
     mocks = RecordingMocks()

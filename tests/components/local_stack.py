@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from components.config import secret_keys
+from components.config import secret_keys, solution_token_keys, stack_solution_names
 from localdev.pulumi import PulumiWorkspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,7 +37,9 @@ def copy_project(dest: Path, stack: str = STACK) -> Path:
 
 
 def generated_secrets() -> dict[str, str]:
-    return {key: secrets.token_hex(32) for key in secret_keys()}
+    """The program's secrets and the tokens of the stack file's solutions (keys as `--path` takes them)."""
+    keys = [*secret_keys(), *solution_token_keys(stack_solution_names(REPO / f"Pulumi.{STACK}.yaml"))]
+    return {key: secrets.token_hex(32) for key in keys}
 
 
 @dataclass
@@ -68,7 +70,7 @@ class LocalStack:
         for key, value in self.config.items():
             self.pulumi("config", "set", "--stack", self.stack, key, value)
         for key, value in self.secrets.items():
-            self.pulumi("config", "set", "--secret", "--stack", self.stack, key, value)
+            self.pulumi("config", "set", "--secret", "--path", "--stack", self.stack, key, value)
 
     def up(self, label: str = "up", *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.timed(label, "up", "--stack", self.stack, "--yes", *extra, check=check)
@@ -76,8 +78,9 @@ class LocalStack:
     def preview(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.pulumi("preview", "--stack", self.stack, *extra, check=check)
 
-    def destroy(self) -> subprocess.CompletedProcess[str]:
-        return self.timed("destroy", "destroy", "--stack", self.stack, "--yes")
+    def destroy(self, check: bool = True) -> subprocess.CompletedProcess[str]:
+        # --run-program: a solution's Namespace has a delete hook (components/solution_guard.py).
+        return self.timed("destroy", "destroy", "--stack", self.stack, "--yes", "--run-program", check=check)
 
     def remove(self) -> None:
         self.pulumi("stack", "rm", self.stack, "--yes", "--force", check=False)

@@ -12,7 +12,13 @@ import pulumi
 import pytest
 import yaml
 
-from components.config import REQUIRED_SECRETS, ConfigError, MissingSecretError, PlatformConfig
+from components.config import (
+    REQUIRED_SECRETS,
+    ConfigError,
+    MissingSecretError,
+    PlatformConfig,
+    stack_solution_names,
+)
 
 from .conftest import build_platform
 from .harness import DOCKER_IMAGE, SECRETS, pushed_ref, run_program
@@ -209,14 +215,24 @@ STACK_SECRETS = {
     "mqttPassword": "stack-mqtt-Pa55word",
     "registryPassword": "stack-registry-Pa55word",
 }
+STACK_SOLUTION_TOKENS = {
+    "lab": {"admin": "stack-lab-admin-token-0123456789", "read": "stack-lab-read-token-012345"}
+}
 
 
 @pytest.mark.parametrize("stack", ["local", "dev", "prod"])
 def test_no_configured_secret_outside_secret_objects(stack: str) -> None:
     # prod pushes its images: log in to the registry with a password, so that one is covered too.
     config = {**stack_config(stack), **({"registryUsername": "ci-bot"} if stack == "prod" else {})}
-    run = build_platform(config, secrets=STACK_SECRETS)
-    for key, value in STACK_SECRETS.items():
+    run = build_platform(
+        config, secrets={**STACK_SECRETS, "solutionTokens": json.dumps(STACK_SOLUTION_TOKENS)}
+    )
+    tokens = {
+        f"solutionTokens.{name}.{which}": value
+        for name in stack_solution_names(REPO / f"Pulumi.{stack}.yaml")
+        for which, value in STACK_SOLUTION_TOKENS[name].items()
+    }
+    for key, value in {**STACK_SECRETS, **tokens}.items():
         holders = [r for r in run.resources if value in r.dumps()]
         kubernetes = [r for r in holders if r.typ.startswith("kubernetes:")]
         assert {r.kind for r in kubernetes} <= {"Secret"}, (stack, key, [r.name for r in kubernetes])

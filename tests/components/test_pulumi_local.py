@@ -59,7 +59,7 @@ def local_stack(
     try:
         yield stack
     finally:
-        stack.pulumi("destroy", "--stack", stack.stack, "--yes", check=False)
+        stack.destroy(check=False)
         stack.remove()
         if crd_before:
             cluster.kubectl("apply", "-f", "-", input=json.dumps(crd.crd_manifest()))

@@ -99,23 +99,12 @@ def listed_solutions(inputs: Mapping[str, Any] | None) -> dict[str, str] | None:
     return listed
 
 
-class SolutionRemovalGuard:
-    """The hooks; `forced`: the solutions whose removal goes ahead although services run there."""
+class RemovalCheck:
+    """What the hooks do. `forced`: the solutions whose removal goes ahead although services run there."""
 
     def __init__(self, forced: Iterable[str], kube: KubeAccess) -> None:
         self.forced = frozenset(forced)
         self.kube = kube
-        options = pulumi.ResourceHookOptions(on_dry_run=True)
-        self.namespace_hook = pulumi.ResourceHook(NAMESPACE_HOOK, self.before_namespace_delete, options)
-        self.deployment_hook = pulumi.ResourceHook(DEPLOYMENT_HOOK, self.before_deployment_update, options)
-
-    @property
-    def namespace_hooks(self) -> pulumi.ResourceHookBinding:
-        return pulumi.ResourceHookBinding(before_delete=[self.namespace_hook])
-
-    @property
-    def deployment_hooks(self) -> pulumi.ResourceHookBinding:
-        return pulumi.ResourceHookBinding(before_update=[self.deployment_hook])
 
     async def before_deployment_update(self, args: pulumi.ResourceHookArgs) -> None:
         before = listed_solutions(args.old_inputs)
@@ -154,6 +143,27 @@ class SolutionRemovalGuard:
             if lift_finalizers:
                 for service in services:
                     await lift_finalizers_of(objects, namespace, service)
+
+
+class SolutionRemovalGuard:
+    """The two named hooks around one RemovalCheck (made inside the Pulumi program: a hook registers
+    itself with the engine)."""
+
+    def __init__(self, forced: Iterable[str], kube: KubeAccess) -> None:
+        self.check = RemovalCheck(forced, kube)
+        options = pulumi.ResourceHookOptions(on_dry_run=True)
+        self.namespace_hook = pulumi.ResourceHook(NAMESPACE_HOOK, self.check.before_namespace_delete, options)
+        self.deployment_hook = pulumi.ResourceHook(
+            DEPLOYMENT_HOOK, self.check.before_deployment_update, options
+        )
+
+    @property
+    def namespace_hooks(self) -> pulumi.ResourceHookBinding:
+        return pulumi.ResourceHookBinding(before_delete=[self.namespace_hook])
+
+    @property
+    def deployment_hooks(self) -> pulumi.ResourceHookBinding:
+        return pulumi.ResourceHookBinding(before_update=[self.deployment_hook])
 
 
 async def analytics_in(objects: client.CustomObjectsApi, namespace: str) -> list[str]:

@@ -1,8 +1,10 @@
 """`pulumi up` of the local stack against the local kwok cluster, through the real CLI and provider.
 
 One test, in steps (each one needs the previous): up creates every piece and every Deployment becomes
-available; the CRD is established and the apiserver itself refuses an invalid Analytics object; a second
-`up` changes nothing; `destroy` leaves nothing of ours behind.
+available, the stack file's DT solution `lab` among them (its namespace, quota, Roles and volume); the CRD
+is established and the apiserver itself refuses an invalid Analytics object; a second `up` changes nothing;
+removing the solution from the config is refused while an Analytics resource is in its namespace (nothing
+changes), and done once it is gone; `destroy` leaves nothing of ours behind.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from components.orchestrator import API_RULES, OPERATOR_RULES
+from components.solution_guard import force_hint
 from localdev.cluster import LocalCluster
 from localdev.pulumi import PulumiWorkspace
 from services.shared import crd
@@ -34,6 +37,8 @@ SERVICES = {
     "digital-hosp-frontend-svc",
 }  # fmt: skip
 VOLUMES = {f"{NAMESPACE}-{piece}-data" for piece in ("mongodb", "influxdb", "orchestrator")}
+SOLUTION = "lab"  # Pulumi.local.yaml's solution
+SOLUTION_NAMESPACE = f"{NAMESPACE}-{SOLUTION}"
 
 INVALID_ANALYTICS = {
     "apiVersion": crd.API_VERSION,
@@ -153,9 +158,15 @@ def test_local_stack_up_no_change_and_destroy(local_stack: LocalStack, cluster: 
     short = cluster.kubectl("get", "ana", "-n", NAMESPACE, check=False)
     assert short.returncode == 0, short.stderr  # the short name works
 
+    # --- the DT solution: its namespace, quota, Roles, volume and token Secrets --------------------------
+    check_solution_is_up(cluster, local_stack)
+
     # --- a second up changes nothing -------------------------------------------------------------------
     local_stack.up("up-no-change", "--expect-no-changes")
     local_stack.preview("--expect-no-changes")
+
+    # --- removing the solution: refused while a service is there, done once it is gone --------------------
+    check_solution_removal(cluster, local_stack)
 
     # --- destroy: nothing of ours is left --------------------------------------------------------------
     local_stack.destroy()
@@ -168,3 +179,80 @@ def test_local_stack_up_no_change_and_destroy(local_stack: LocalStack, cluster: 
     ).stdout.split()  # fmt: skip
     assert leftovers == []
     assert [r for r in local_stack.resources() if r["type"] != "pulumi:pulumi:Stack"] == []
+
+
+def operator_solutions(cluster: LocalCluster) -> str | None:
+    deployment = json.loads(
+        cluster.kubectl("get", "deployment", "orchestrator-operator", "-n", NAMESPACE, "-o", "json").stdout
+    )
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    return next((e["value"] for e in env if e["name"] == "OPERATOR_SOLUTIONS"), None)
+
+
+def check_solution_is_up(cluster: LocalCluster, local_stack: LocalStack) -> None:
+    namespace = json.loads(cluster.kubectl("get", "namespace", SOLUTION_NAMESPACE, "-o", "json").stdout)
+    assert namespace["metadata"]["labels"]["dtpoc.io/solution"] == SOLUTION
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    quota = json.loads(
+        cluster.kubectl(
+            "get", "resourcequota", f"{SOLUTION_NAMESPACE}-quota", "-n", SOLUTION_NAMESPACE, "-o", "json"
+        ).stdout
+    )
+    hard = quota["spec"]["hard"]
+    assert (hard["pods"], hard["requests.cpu"], hard["limits.memory"]) == ("20", "4", "4Gi")
+    assert names(cluster, "limitrange", SOLUTION_NAMESPACE) == {f"{SOLUTION_NAMESPACE}-limits"}
+    assert names(cluster, "roles", SOLUTION_NAMESPACE) == {"orchestrator-api", "orchestrator-operator"}
+    assert names(cluster, "networkpolicies", SOLUTION_NAMESPACE) == {
+        "default-deny-ingress",
+        "modules-egress",
+        "modules-ingress",
+    }
+    claim = json.loads(
+        cluster.kubectl("get", "pvc", "orchestrator-data", "-n", SOLUTION_NAMESPACE, "-o", "json").stdout
+    )
+    assert claim["status"]["phase"] == "Bound"
+    volume = json.loads(
+        cluster.kubectl("get", "pv", f"{SOLUTION_NAMESPACE}-orchestrator-data", "-o", "json").stdout
+    )
+    assert volume["spec"]["hostPath"]["path"].endswith(f"/orchestrator_data/solutions/{SOLUTION}")
+    token = cluster.kubectl(
+        "get", "secret", f"solution-{SOLUTION}-api-token", "-n", NAMESPACE, "-o", "jsonpath={.data.token}"
+    ).stdout
+    assert base64.b64decode(token).decode() == local_stack.secrets[f"solutionTokens.{SOLUTION}.admin"]
+    assert json.loads(operator_solutions(cluster) or "[]") == [
+        {"name": SOLUTION, "namespace": SOLUTION_NAMESPACE}
+    ]
+    assert local_stack.outputs()["solutions"] == {SOLUTION: SOLUTION_NAMESPACE}
+
+
+def check_solution_removal(cluster: LocalCluster, local_stack: LocalStack) -> None:
+    service = {
+        "apiVersion": crd.API_VERSION,
+        "kind": crd.KIND,
+        "metadata": {"name": "still-running", "namespace": SOLUTION_NAMESPACE},
+        "spec": {"image": "busybox:1.36", "jobType": "ondemand", "reps": 1},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(service))
+    # The stack file's entry goes; Pulumi.yaml's default (no solution) applies.
+    local_stack.pulumi("config", "rm", "--stack", local_stack.stack, "solutions")
+    refused = local_stack.up("up-remove-refused", check=False)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0, output
+    assert f"solution '{SOLUTION}' cannot be removed: 1 service(s) still run in its namespace" in output, (
+        output
+    )
+    assert force_hint(SOLUTION) in output
+    # Nothing changed: the namespace and its service are there, the operator still serves it.
+    assert names(cluster, "analytics", SOLUTION_NAMESPACE) == {"still-running"}
+    assert names(cluster, "roles", SOLUTION_NAMESPACE) == {"orchestrator-api", "orchestrator-operator"}
+    assert SOLUTION_NAMESPACE in (operator_solutions(cluster) or "")
+
+    cluster.kubectl("delete", "analytics", "still-running", "-n", SOLUTION_NAMESPACE, "--timeout=60s")
+    local_stack.up("up-remove")
+    assert SOLUTION_NAMESPACE not in names(cluster, "namespace", None)
+    assert f"{SOLUTION_NAMESPACE}-orchestrator-data" not in names(cluster, "pv", None)
+    assert not {f"solution-{SOLUTION}-api-token", f"solution-{SOLUTION}-api-read-token"} & names(
+        cluster, "secrets"
+    )
+    assert operator_solutions(cluster) is None
+    assert "solutions" not in local_stack.outputs()

@@ -4,6 +4,9 @@ Two versions, one implementation: /api/orchestrator/v1alpha1 keeps the original 
 contract, /api/orchestrator/v1beta1 has the platform's own shapes (services.api.contracts). Routes
 carry the full base path: the ingress forwards paths unchanged, so the same URLs work in the cluster,
 behind the ingress and in tests. Each version has its OpenAPI document and docs page under its prefix.
+
+Solutions (services.api.solutions): each version's base path serves the default solution, and
+`<base>/solutions/{solution}` any configured one, with the same routers.
 """
 
 from __future__ import annotations
@@ -21,25 +24,24 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.shared.files import FileStore
 from services.shared.mongo import connect
 
 from .contracts import CONTRACTS, Contract
-from .deps import Readers
+from .deps import Readers, SolutionPath
 from .errors import install_error_handlers
-from .kube import AnalyticsClient, open_api_client
+from .kube import open_api_client
 from .models import errors
-from .pod_logs import PodLogs
 from .routers import files, health, services
 from .settings import ApiSettings, get_settings
-from .uploads import ensure_indexes
+from .solutions import open_solutions, prepare
 
 log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the MongoDB client and the Kubernetes ApiClient for the app's life; close them after.
+    """Open the MongoDB client and the Kubernetes ApiClient for the app's life, and each solution's
+    handles on them; close them after.
 
     Neither needs its server up at start: pymongo connects lazily and reconnects by itself, and
     requests answer 503 while a backend is away.
@@ -48,21 +50,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     mongo = connect(settings.mongo)
     api_client, problem = await open_api_client(settings.kubeconfig)
     app.state.mongo = mongo
-    app.state.store = FileStore(mongo)
-    app.state.analytics = AnalyticsClient(
-        api_client, settings.namespace, settings.kube_timeout_seconds, problem
+    app.state.solutions = open_solutions(
+        settings.accesses, mongo, api_client, settings.kube_timeout_seconds, problem
     )
-    app.state.pod_logs = PodLogs(api_client, settings.namespace, settings.kube_timeout_seconds, problem)
-    app.state.indexes_ready = False
-    try:
-        await ensure_indexes(app.state.store)
-        app.state.indexes_ready = True
-    except Exception as exc:  # MongoDB away at start: the first upload creates them
-        log.warning("could not create the GridFS indexes yet: %s", exc)
-    if settings.token is None:
-        log.warning("API_TOKEN is not set: every POST and DELETE will be refused")
-    if settings.token is None and settings.read_token is None:
-        log.warning("neither API_TOKEN nor API_READ_TOKEN is set: every read will be refused too")
+    await prepare(app.state.solutions)
+    for access in settings.accesses:
+        if access.token is None:
+            log.warning("solution %s has no admin token: every POST and DELETE will be refused", access.name)
+        if access.token is None and access.read_token is None:
+            log.warning("solution %s has no token at all: every read will be refused too", access.name)
     try:
         yield
     finally:
@@ -165,11 +161,20 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     for contract in CONTRACTS:
         app.include_router(health.router, prefix=contract.base_path)
-        # Everything else is read with a token (the read token or the admin one); changes need the admin
-        # token. The versions' documents (docs, openapi.json) stay open: they hold no data.
-        for router in (services.router(contract), files.router(contract)):
+        # Everything else is read with one of the solution's tokens (the read token or the admin one);
+        # changes need its admin token. The versions' documents (docs, openapi.json) stay open: they hold
+        # no data. The same routers serve the default solution at the base path and any solution below.
+        routers = (services.router(contract), files.router(contract))
+        for router in routers:
             app.include_router(
                 router, prefix=contract.base_path, dependencies=[Readers], responses=errors(401, 403)
+            )
+        for router in routers:
+            app.include_router(
+                router,
+                prefix=f"{contract.base_path}/solutions/{{solution}}",
+                dependencies=[SolutionPath, Readers],
+                responses=errors(401, 403, 404, 422),
             )
         _add_version_docs(app, contract)
     return app

@@ -551,7 +551,7 @@ def jsonable(value: Any) -> Any:
 _ERROR_DESCRIPTIONS = {
     400: "Malformed request body",
     401: "Missing or wrong bearer token",
-    403: "The read token cannot change anything",
+    403: "A token of another solution, or the read token on a change",
     404: "Not found",
     409: "In use",
     413: "Larger than the configured limit",

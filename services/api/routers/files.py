@@ -13,10 +13,20 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
 from ..contracts import Contract
-from ..deps import Authorized, FileId, Services, Settings, Skip, Store, limit_query, next_page_link
+from ..deps import (
+    Authorized,
+    CurrentSolution,
+    FileId,
+    Services,
+    Settings,
+    Skip,
+    Store,
+    limit_query,
+    next_page_link,
+)
 from ..downloads import stream_file
 from ..models import errors
-from ..uploads import FILE_FIELD, UploadError, ensure_indexes, receive_upload
+from ..uploads import FILE_FIELD, UploadError, receive_upload
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +97,9 @@ def router(contract: Contract) -> APIRouter:
         openapi_extra=_UPLOAD_BODY,
         responses={**upload.also, **errors(400, 401, 413, 415, 422, 503)},
     )
-    async def upload_file(request: Request, store: Store, settings: Settings) -> JSONResponse:
+    async def upload_file(
+        request: Request, solution: CurrentSolution, store: Store, settings: Settings
+    ) -> JSONResponse:
         """Store a file: a multipart body with a `file` part (or a raw body with `?filename=`).
 
         The body streams into GridFS while its SHA-256 (and MD5, the original's `metadata.hash`) is
@@ -96,9 +108,7 @@ def router(contract: Contract) -> APIRouter:
         platform stored. Empty → 422; larger than the limit (API_MAX_UPLOAD_BYTES) → 413. A refused or
         interrupted upload leaves nothing behind.
         """
-        if not request.app.state.indexes_ready:
-            await ensure_indexes(store)
-            request.app.state.indexes_ready = True
+        await solution.ensure_indexes()
         try:
             stored = await receive_upload(request, store, settings.max_upload_bytes)
         except UploadError as exc:

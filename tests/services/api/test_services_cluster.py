@@ -18,6 +18,7 @@ from localdev import processes
 from localdev.cluster import LocalCluster
 from services.shared import crd
 from services.shared.names import SERVICE_ID_LABEL
+from services.shared.solutions import DEFAULT_SOLUTION
 
 from ...kubectl import get_object
 from .conftest import AUTH, BASE_PATH, make_settings, running
@@ -184,7 +185,7 @@ async def test_list_reads_kubernetes_once_per_page(kube_api, cluster, namespace)
     ids = [await launch(kube_api, sim={"reps": 1 + i % 3}) for i in range(12)]
     set_status(cluster, namespace, ids[0], {"phase": "Succeeded", "succeeded": 1, "outputs": 2})
 
-    analytics = kube_api.app.state.analytics
+    analytics = kube_api.app.state.solutions[DEFAULT_SOLUTION].analytics
     calls = {"list": 0, "get": 0}
     real_list, real_get = analytics.list, analytics.get
 
@@ -421,7 +422,7 @@ async def test_kubernetes_list_selects_by_label_or_lists_all_for_big_pages(
     from services.api.kube import MAX_SELECTED
 
     launched = [await launch(kube_api, sim={}) for _ in range(3)]
-    analytics = kube_api.app.state.analytics
+    analytics = kube_api.app.state.solutions[DEFAULT_SOLUTION].analytics
     assert set(await analytics.list(launched[:2])) == set(launched[:2])
     assert await analytics.list([]) == {}
     many = [str(ObjectId()) for _ in range(MAX_SELECTED)] + launched[:1]

@@ -138,7 +138,7 @@ def manifests(rt: Runtime, body: kopf.Body, spec: workloads.AnalyticsSpec) -> li
 
 
 def _prepare_dirs(rt: Runtime, sid: str, spec: workloads.AnalyticsSpec) -> None:
-    root = rt.settings.output_root
+    root = rt.output_root
     if spec.study is not None:
         for k in range(len(spec.study.scenarios)):
             layout.prepare_runs(root, sid, range(spec.study.reps), studies.job_name(sid, k))
@@ -195,7 +195,7 @@ async def _stage(
     rt: Runtime, sid: str, spec: workloads.AnalyticsSpec, record: ServiceRecord
 ) -> dict[str, Any]:
     """Stage the inputs (a study's per scenario); the InputsReady condition to report."""
-    root = rt.settings.output_root
+    root = rt.output_root
     if spec.study is None:
         staged = await inputs.stage_inputs(rt.store, layout.input_dir(root, sid), record.mount_files)
         return condition(status.INPUTS_READY, True, "Staged", f"{len(staged)} input files in /input")

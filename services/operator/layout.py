@@ -1,8 +1,10 @@
 """Where a service's files live on the platform's data volume.
 
 The operator mounts the data volume (PVC `OPERATOR_DATA_PVC`) at `OPERATOR_OUTPUT_ROOT`; run pods
-mount sub-paths of the same PVC. Per service (`<sid>` = the Analytics resource's name, the services
-record's `_id`):
+mount sub-paths of the same PVC. A DT solution other than the default has a PVC of that name in its own
+namespace whose root is the folder `solutions/<name>` of the volume: `root` below is that folder as the
+operator sees it (`Runtime.output_root`), and the sub-paths are relative to it. Per service (`<sid>` =
+the Analytics resource's name, the services record's `_id`):
 
     <sid>/input/<filename>              mount_files, downloaded from GridFS by the operator before
                                         the workload is made; run pods see it read-only at /input

@@ -47,6 +47,7 @@ import bson
 from bson import ObjectId
 
 from services.shared.files import FileStore, output_file_id
+from services.shared.names import RECORDS_DATABASE
 from services.shared.records import parse_output_files, services_collection
 from services.shared.run_logs import RUN_LOGS
 
@@ -214,8 +215,9 @@ class Collector:
         pause_after_uploads: int | None = None,
         limits: OutputLimits = OutputLimits(),
         logs: RunLogStore | None = None,
+        records_database: str = RECORDS_DATABASE,
     ) -> None:
-        self.records = services_collection(client)
+        self.records = services_collection(client, records_database)
         self.store = store
         self.limits = limits
         self.logs = logs

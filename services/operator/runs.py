@@ -90,7 +90,7 @@ async def _ondemand(rt: Runtime, namespace: str, sid: str) -> status.Update | No
         # No Job `ana-<sid>`: a study (one Job per scenario), or nothing made yet.
         study = await _study_of(rt, namespace, sid)
         return None if study is None else await _study(rt, namespace, sid, study)
-    root = rt.settings.output_root
+    root = rt.output_root
     succeeded, failed = status.job_runs(job)
     name = child_name(sid)
     runs = [Run(i, layout.run_dir(root, sid, i), pod=PodRef(namespace, name, i)) for i in succeeded]
@@ -119,7 +119,7 @@ async def _study_of(rt: Runtime, namespace: str, sid: str) -> Study | None:
 async def _study(rt: Runtime, namespace: str, sid: str, study: Study) -> status.Update | None:
     """A study's Jobs collected and judged as one; once all its runs are finished and collected, its
     summary is written before the status says so (a terminal phase means the summary is there)."""
-    root = rt.settings.output_root
+    root = rt.output_root
     parts: list[tuple[int, dict[str, Any] | None]] = []
     runs: list[Run] = []
     for k in range(len(study.scenarios)):
@@ -163,7 +163,7 @@ async def _scheduled(
     jobs = await rt.kube.list(collection_path("Job", namespace), _selector(sid))
     jobs = [j for j in jobs if job_type_of_job(j) is JobType.SCHEDULED]
     jobs.sort(key=lambda j: (j["metadata"].get("creationTimestamp", ""), j["metadata"]["name"]))
-    root = rt.settings.output_root
+    root = rt.output_root
     pod_job = (pod or {}).get("metadata", {}).get("labels", {}).get(JOB_NAME_LABEL)
     pod_index = _pod_index(pod)
 
@@ -236,7 +236,7 @@ async def on_finished_pod(rt: Runtime, namespace: str, pod: dict[str, Any]) -> N
         # Just this run, no Job read and no status: the Job's own event follows (its controller
         # records the completed index) and publishes the status once this collection is done. A study's
         # pod is run first_run + index, its output in its Job's folder of runs.
-        root = rt.settings.output_root
+        root = rt.output_root
         pod_ref = PodRef(namespace, job_name, index)
         if first_run is None:
             run = Run(index, layout.run_dir(root, sid, index), pod=pod_ref)

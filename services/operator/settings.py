@@ -9,8 +9,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.shared.solutions import SolutionPlace, all_places
 
 from .outputs import OutputLimits
 
@@ -18,10 +20,15 @@ from .outputs import OutputLimits
 class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPERATOR_", extra="ignore")
 
-    # Where Analytics resources are watched and their children made.
+    # The default solution's namespace (the platform's): Analytics resources are watched there and in each
+    # of `solutions`' namespaces, and their children made beside them.
     namespace: str = "default"
-    # The platform's data volume as mounted in the operator; run pods mount the same PVC.
+    # The other DT solutions, as JSON: [{"name": ..., "namespace": ...}] (services.shared.solutions). Given,
+    # not discovered: the operator holds Roles in these namespaces only, nothing cluster-wide.
+    solutions: list[SolutionPlace] = []
+    # The platform's data volume as mounted in the operator; a solution's runs are in its `data_dir` there.
     output_root: Path = Path("/data")
+    # The data PVC's name in each solution's namespace, mounted by run pods (its root: the solution's folder).
     data_pvc: str = "orchestrator-data"
 
     max_parallelism: int = Field(default=4, ge=1, le=100)
@@ -77,10 +84,20 @@ class OperatorSettings(BaseSettings):
     # Reading one run's log from its pod (through the API server) gives up after this long.
     log_read_timeout_seconds: float = Field(default=60.0, gt=0)
 
-    # Fault injection for the restart tests only: after this many files uploaded by this process,
-    # collection stops dead (before the record is updated) so that a test can SIGKILL the operator
-    # at a known point. Unset in every deployment.
+    # Fault injection for the restart tests only: after this many files uploaded by this process for one
+    # solution, that solution's collection stops dead (before the record is updated) so that a test can
+    # SIGKILL the operator at a known point. Unset in every deployment.
     pause_after_uploads: int | None = None
+
+    @model_validator(mode="after")
+    def _unique_places(self) -> OperatorSettings:
+        self.places  # noqa: B018 - a name or namespace used twice fails at startup, not at the first event
+        return self
+
+    @property
+    def places(self) -> list[SolutionPlace]:
+        """Every solution served, the default one first."""
+        return all_places(self.namespace, self.solutions)
 
     @property
     def output_limits(self) -> OutputLimits:

@@ -19,6 +19,7 @@ from typing import Any
 from bson import ObjectId
 
 from services.shared.files import FileStore, summary_file_id
+from services.shared.names import RECORDS_DATABASE
 from services.shared.records import OutputFile, SummaryFiles, parse_output_files, services_collection
 from services.shared.study import SUMMARY_CSV, SUMMARY_JSON, kpi_file_of, run_number
 
@@ -34,8 +35,10 @@ _CONTENT_TYPES = {SUMMARY_JSON: "application/json", SUMMARY_CSV: "text/csv"}
 
 
 class SummaryWriter:
-    def __init__(self, client: Any, store: FileStore, max_kpi_bytes: int) -> None:
-        self.records = services_collection(client)
+    def __init__(
+        self, client: Any, store: FileStore, max_kpi_bytes: int, records_database: str = RECORDS_DATABASE
+    ) -> None:
+        self.records = services_collection(client, records_database)
         self.store = store
         self.max_kpi_bytes = max_kpi_bytes
 

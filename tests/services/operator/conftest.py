@@ -4,6 +4,10 @@ cluster with kubectl and on the database with pymongo, as the API and the module
 
 Run pods mount a PVC; the `operator_env` fixture makes a bound PV/PVC pair (the scheduler does not
 place pods whose claim is missing or unbound).
+
+`operator_env` is the default DT solution (the platform's namespace and databases, the data volume's
+root); `operator_env.add_solution(name)` makes another one (its namespace, its PV/PVC on its folder of
+the data volume, its databases emptied), which the operators started afterwards serve as well.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from pymongo import AsyncMongoClient, MongoClient
 from localdev import processes
 from localdev.cluster import LocalCluster
 from services.shared import crd
-from services.shared.names import FILES_DATABASE, SERVICE_ID_LABEL
+from services.shared.names import SERVICE_ID_LABEL
 from services.shared.records import ServiceRecord, services_collection
+from services.shared.solutions import SolutionPlace, default_place
 from tests.kubectl import get_object
 from tests.polling import eventually
 
@@ -77,23 +82,45 @@ class OperatorProcess:
 
 @dataclass
 class OperatorEnv:
-    """A namespace with the operator's prerequisites, and helpers to drive and inspect it."""
+    """A solution's namespace with the operator's prerequisites, and helpers to drive and inspect it: the
+    fixture's is the default solution, which starts the operator; `add_solution` makes the others."""
 
     cluster: LocalCluster
     namespace: str
     mongo_url: str
-    output_root: Path
+    output_root: Path  # the solution's folder of the data volume (the default's: the volume's root)
     workdir: Path
     mongo: MongoClient
+    place: SolutionPlace
+    others: list[OperatorEnv] = field(default_factory=list)  # the default's: the other solutions
     started: list[OperatorProcess] = field(default_factory=list)
+
+    def add_solution(self, name: str) -> OperatorEnv:
+        """Another solution, in a namespace of its own, for the operators started from now on."""
+        assert self.place.is_default, "solutions are added to the default one"
+        place = SolutionPlace(name=name, namespace=f"{self.namespace}-{name}")
+        self.cluster.kubectl("create", "namespace", place.namespace)
+        output_root = self.output_root / place.data_dir  # made by the operator as it starts
+        bind_data_volume(self.cluster, place.namespace, output_root)
+        for database in (place.records_database, place.files_database):
+            self.mongo.drop_database(database)
+        other = OperatorEnv(
+            self.cluster, place.namespace, self.mongo_url, output_root, self.workdir, self.mongo, place
+        )
+        self.others.append(other)
+        return other
 
     # -- the operator process -------------------------------------------------------------------
     def start_operator(self, *, kopf_cli: bool = False, **settings: str) -> OperatorProcess:
-        """The operator as `dtpoc-operator`, or with `kopf_cli` as `kopf run -m services.operator.main`."""
+        """The operator as `dtpoc-operator`, or with `kopf_cli` as `kopf run -m services.operator.main`,
+        serving this (the default) solution and the others added."""
+        assert self.place.is_default, "the operator is started with the default solution's settings"
         port = processes.free_port()
+        solutions = [other.place.model_dump() for other in self.others]
         env = {
             "KUBECONFIG": str(self.cluster.kubeconfig),
             "OPERATOR_NAMESPACE": self.namespace,
+            "OPERATOR_SOLUTIONS": json.dumps(solutions),
             "OPERATOR_OUTPUT_ROOT": str(self.output_root),
             "OPERATOR_DATA_PVC": PVC,
             "OPERATOR_LIVENESS_HOST": "127.0.0.1",
@@ -111,7 +138,9 @@ class OperatorEnv:
         if kopf_cli:
             liveness = f"http://127.0.0.1:{port}/healthz"
             command = [bin_dir / "kopf", "run", "-m", "services.operator.main", "--standalone"]
-            command += ["--namespace", self.namespace, "--liveness", liveness]
+            for namespace in [self.namespace, *(other.namespace for other in self.others)]:
+                command += ["--namespace", namespace]
+            command += ["--liveness", liveness]
         process = OperatorProcess(processes.start(command, log, env), port, log)
         self.started.append(process)
         try:
@@ -174,11 +203,11 @@ class OperatorEnv:
     # -- MongoDB --------------------------------------------------------------------------------
     @property
     def records(self) -> Any:
-        return services_collection(self.mongo)
+        return services_collection(self.mongo, self.place.records_database)
 
     @property
     def files(self) -> Any:
-        return self.mongo[FILES_DATABASE]
+        return self.mongo[self.place.files_database]
 
     def insert_record(self, sid: str | None = None, **fields: Any) -> str:
         sid = sid or str(ObjectId())
@@ -207,15 +236,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 _FAILED = pytest.StashKey[bool]()
 
 
-@pytest.fixture
-def operator_env(
-    request: pytest.FixtureRequest,
-    cluster: LocalCluster,
-    analytics_crd: str,
-    namespace: str,
-    mongo_url: str,
-    tmp_path: Path,
-) -> Iterator[OperatorEnv]:
+def bind_data_volume(cluster: LocalCluster, namespace: str, folder: Path) -> None:
+    """The data PVC in `namespace`, bound to a PV of its own on `folder` (named after the namespace)."""
     pv = f"pv-{namespace}"
     cluster.kubectl(
         "apply",
@@ -231,7 +253,7 @@ def operator_env(
                     "accessModes": ["ReadWriteMany"],
                     "persistentVolumeReclaimPolicy": "Retain",
                     "storageClassName": "",
-                    "hostPath": {"path": str(tmp_path / "data")},
+                    "hostPath": {"path": str(folder)},
                     "claimRef": {"namespace": namespace, "name": PVC},
                 },
             }
@@ -260,10 +282,24 @@ def operator_env(
     cluster.kubectl(
         "wait", "-n", namespace, "--for=jsonpath={.status.phase}=Bound", f"pvc/{PVC}", "--timeout=60s"
     )
+
+
+@pytest.fixture
+def operator_env(
+    request: pytest.FixtureRequest,
+    cluster: LocalCluster,
+    analytics_crd: str,
+    namespace: str,
+    mongo_url: str,
+    tmp_path: Path,
+) -> Iterator[OperatorEnv]:
     output_root = tmp_path / "data"
     output_root.mkdir(exist_ok=True)
+    bind_data_volume(cluster, namespace, output_root)
     with MongoClient(mongo_url) as mongo:
-        env = OperatorEnv(cluster, namespace, mongo_url, output_root, tmp_path, mongo)
+        env = OperatorEnv(
+            cluster, namespace, mongo_url, output_root, tmp_path, mongo, default_place(namespace)
+        )
         try:
             yield env
         finally:
@@ -272,10 +308,16 @@ def operator_env(
                     print(f"--- {process.log.name} (last 6000 characters)\n{process.log_text()[-6000:]}")
             # Delete the resources while an operator still runs, so that it releases their finalizers.
             if any(processes.alive(p.pid) for p in env.started):
-                env.kubectl("delete", crd.PLURAL, "--all", "--timeout=30s", check=False)
+                for solution in [env, *env.others]:
+                    solution.kubectl("delete", crd.PLURAL, "--all", "--timeout=30s", check=False)
             for process in env.started:
                 process.stop()
-            cluster.kubectl("delete", "pv", pv, "--wait=false", check=False)
+            for solution in [env, *env.others]:
+                cluster.kubectl("delete", "pv", f"pv-{solution.namespace}", "--wait=false", check=False)
+            for other in env.others:
+                cluster.kubectl("delete", "namespace", other.namespace, "--wait=false", check=False)
+                mongo.drop_database(other.place.records_database)
+                mongo.drop_database(other.place.files_database)
 
 
 @pytest.fixture

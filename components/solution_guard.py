@@ -20,9 +20,10 @@ Namespace has a delete hook, `pulumi destroy` of a stack with solutions needs `-
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ DEPLOYMENT_HOOK = "dtpoc-solution-removal"
 # The env variables of the orchestrator's Deployments that list the solutions they serve (orchestrator.py).
 SOLUTIONS_ENV = ("OPERATOR_SOLUTIONS", "API_SOLUTIONS")
 REQUEST_TIMEOUT = 30
+RETRIES = 10
 LISTED = 20  # services named in the message
 
 
@@ -169,8 +171,10 @@ class SolutionRemovalGuard:
 async def analytics_in(objects: client.CustomObjectsApi, namespace: str) -> list[str]:
     """Names of the Analytics resources in `namespace` (none when the namespace or the CRD is gone)."""
     try:
-        listing = await objects.list_namespaced_custom_object(
-            crd.GROUP, crd.VERSION, namespace, crd.PLURAL, _request_timeout=REQUEST_TIMEOUT
+        listing = await _retrying(
+            lambda: objects.list_namespaced_custom_object(
+                crd.GROUP, crd.VERSION, namespace, crd.PLURAL, _request_timeout=REQUEST_TIMEOUT
+            )
         )
     except client.ApiException as exc:
         if exc.status == 404:
@@ -181,16 +185,32 @@ async def analytics_in(objects: client.CustomObjectsApi, namespace: str) -> list
 
 async def lift_finalizers_of(objects: client.CustomObjectsApi, namespace: str, name: str) -> None:
     try:
-        await objects.patch_namespaced_custom_object(
-            crd.GROUP,
-            crd.VERSION,
-            namespace,
-            crd.PLURAL,
-            name,
-            # A JSON patch ("add" replaces a present member): custom objects take no strategic merge patch.
-            [{"op": "add", "path": "/metadata/finalizers", "value": []}],
-            _request_timeout=REQUEST_TIMEOUT,
+        await _retrying(
+            lambda: objects.patch_namespaced_custom_object(
+                crd.GROUP,
+                crd.VERSION,
+                namespace,
+                crd.PLURAL,
+                name,
+                # JSON patch ("add" replaces a present member): custom objects take no strategic merge patch.
+                [{"op": "add", "path": "/metadata/finalizers", "value": []}],
+                _request_timeout=REQUEST_TIMEOUT,
+            )
         )
     except client.ApiException as exc:
         if exc.status != 404:
             raise
+
+
+async def _retrying(call: Callable[[], Awaitable[Any]]) -> Any:
+    """`call`, again after the apiserver's Retry-After while it answers 429 (busy, or a CRD's storage still
+    initializing), at most RETRIES times."""
+    for attempt in range(RETRIES + 1):
+        try:
+            return await call()
+        except client.ApiException as exc:
+            if exc.status != 429 or attempt == RETRIES:
+                raise
+            retry_after = str(exc.headers.get("Retry-After", "1")) if exc.headers else "1"
+            await asyncio.sleep(min(float(retry_after) if retry_after.isdigit() else 1.0, 10.0))
+    raise AssertionError("unreachable")

@@ -78,7 +78,8 @@ API_RULES: tuple[Rule, ...] = (
 
 # The operator watches Analytics objects (kopf keeps its finalizer and progress on them: patch), writes their
 # status, makes and cleans up their workloads, reads the pods of runs and their logs (stored with the runs'
-# outputs), and reports Kubernetes events.
+# outputs), and reports Kubernetes events; it lists a pending Job's events to tell why its pods are refused
+# (a solution's quota: the Job itself does not say).
 # `analytics/finalizers: update`: its children carry ownerReferences with blockOwnerDeletion, which clusters
 # running the OwnerReferencesPermissionEnforcement admission plugin allow only to who may update the owner's
 # finalizers.
@@ -92,7 +93,7 @@ OPERATOR_RULES: tuple[Rule, ...] = (
     Rule(("networking.k8s.io",), ("ingresses",), _WORKLOAD_VERBS),
     Rule(("",), ("pods",), ("get", "list", "watch")),
     Rule(("",), ("pods/log",), ("get",)),
-    Rule(("",), ("events",), ("create",)),
+    Rule(("",), ("events",), ("create", "list")),
 )
 
 

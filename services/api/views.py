@@ -158,6 +158,8 @@ class ServiceView:
             explained = [c.message for c in status.conditions if c.message]
             if state is ServiceState.ERROR and explained:
                 message = explained[-1]
+            elif status.pods_refused:
+                message = status.pods_refused
         return cls(
             id=str(doc["_id"]),
             record=record,

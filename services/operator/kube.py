@@ -29,6 +29,7 @@ _KINDS: dict[str, tuple[str, str]] = {
     "Service": ("/api/v1", "services"),
     "Ingress": ("/apis/networking.k8s.io/v1", "ingresses"),
     "Pod": ("/api/v1", "pods"),
+    "Event": ("/api/v1", "events"),
     crd.KIND: (f"/apis/{crd.API_VERSION}", crd.PLURAL),
 }
 
@@ -111,8 +112,11 @@ class Kube:
                 return None
             raise
 
-    async def list(self, path: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+    async def list(
+        self, path: str, label_selector: str | None = None, field_selector: str | None = None
+    ) -> list[dict[str, Any]]:
         query = [("labelSelector", label_selector)] if label_selector else []
+        query += [("fieldSelector", field_selector)] if field_selector else []
         return (await self._call("GET", path, query=query)).get("items", [])
 
     async def create(self, manifest: dict[str, Any]) -> bool:

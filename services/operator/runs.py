@@ -101,7 +101,26 @@ async def _ondemand(rt: Runtime, namespace: str, sid: str) -> status.Update | No
     state = await rt.collector.collect(sid, runs)
     if state is None:
         return None
-    return status.ondemand_update(job, state)
+    update = status.ondemand_update(job, state)
+    if update.fields["phase"] != crd.Phase.PENDING.value:
+        update.conditions.append(status.pods_condition(None))
+    elif (refusal := await _refusal(rt, namespace, name)) is not None:
+        update.conditions.append(status.pods_condition(refusal))
+    return update
+
+
+async def _refusal(rt: Runtime, namespace: str, job_name: str) -> str | None:
+    """Why the Job controller cannot create a pending Job's pods (over the solution's quota, say): the
+    Job itself does not say, only its FailedCreate events do. The latest one's message, or None."""
+    selector = f"involvedObject.kind=Job,involvedObject.name={job_name},reason=FailedCreate"
+    events = await rt.kube.list(collection_path("Event", namespace), field_selector=selector)
+    if not events:
+        return None
+
+    def when(event: dict[str, Any]) -> str:
+        return str(event.get("lastTimestamp") or event.get("eventTime") or "")
+
+    return str(max(events, key=when).get("message") or "pods refused")
 
 
 async def _study_of(rt: Runtime, namespace: str, sid: str) -> Study | None:

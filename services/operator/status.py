@@ -16,6 +16,9 @@ Conditions (type: reasons):
                                                                 outputs pass a limit counts as failed)
     SummaryWritten    Written | Waiting                        (a study: its summary is stored; a
                                                                 study is terminal only once it is)
+    PodsCreated       Created | FailedCreate                   (ondemand, persistent: Kubernetes
+                                                                refuses the pods, e.g. over a quota;
+                                                                the message is its refusal)
 
 A study (ondemand with `study`) is judged as one Job made of its scenarios' Jobs (`study_job`), and
 its status also lists each scenario's runs (`scenarios`: name, first run, runs, active, succeeded,
@@ -38,6 +41,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from services.shared import crd
 from services.shared.crd import Phase
+from services.shared.status import PODS_CREATED, PODS_REFUSED
 
 from .kube import Kube, object_path
 from .outputs import RecordState
@@ -251,14 +255,29 @@ def scheduled_update(jobs: list[dict[str, Any]], finished: set[int], state: Reco
     )
 
 
+def pods_condition(refusal: str | None) -> dict[str, Any]:
+    """Whether Kubernetes creates the runs' pods; `refusal` is its latest refusal, if any."""
+    if refusal is not None:
+        return condition(PODS_CREATED, False, PODS_REFUSED, refusal)
+    return condition(PODS_CREATED, True, "Created", "the pods were created")
+
+
 def persistent_update(deployment: dict[str, Any]) -> Update:
     status = deployment.get("status") or {}
     ready = int(status.get("readyReplicas") or 0)
-    available = any(
-        c.get("type") == "Available" and c.get("status") == "True" for c in status.get("conditions") or []
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    available = (conditions.get("Available") or {}).get("status") == "True"
+    # The ReplicaSet's refusal (pods over a quota, say) is surfaced by the Deployment as ReplicaFailure.
+    failure = conditions.get("ReplicaFailure") or {}
+    refusal = (failure.get("message") or "pods refused") if failure.get("status") == "True" else None
+    if available and ready > 0:
+        phase = Phase.AVAILABLE
+    else:
+        phase = Phase.PENDING if refusal is not None and ready == 0 else Phase.PROGRESSING
+    return Update(
+        fields={"phase": phase.value, "active": ready, "succeeded": 0, "failed": 0},
+        conditions=[pods_condition(refusal)],
     )
-    phase = Phase.AVAILABLE if available and ready > 0 else Phase.PROGRESSING
-    return Update(fields={"phase": phase.value, "active": ready, "succeeded": 0, "failed": 0})
 
 
 def _now() -> str:

@@ -30,6 +30,12 @@ _STATE_OF_PHASE = {
 }
 
 
+# The operator's condition on a resource whose runs' pods Kubernetes refuses to create (a solution's
+# ResourceQuota, say); its message is the refusal, and the API reports it while the service is pending.
+PODS_CREATED = "PodsCreated"
+PODS_REFUSED = "FailedCreate"
+
+
 class Condition(BaseModel):
     type: str
     status: str
@@ -73,3 +79,11 @@ class AnalyticsStatus(BaseModel):
     @property
     def state(self) -> ServiceState:
         return _STATE_OF_PHASE[self.phase]
+
+    @property
+    def pods_refused(self) -> str | None:
+        """Why Kubernetes refuses the runs' pods (e.g. "exceeded quota: ..."), while it does."""
+        for cond in self.conditions:
+            if cond.type == PODS_CREATED and cond.status == "False":
+                return cond.message or cond.reason
+        return None

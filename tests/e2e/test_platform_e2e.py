@@ -430,7 +430,12 @@ def test_network_policies_enforced_and_service_names_resolve(platform: Platform)
     outsider = probe_pod_report(
         platform,
         "policy-outsider",
-        {"PROBE_MODE": "connect", "PROBE_TARGET": ",".join(targets), "PROBE_ATTEMPTS": "2", **ENFORCER_SYNCED},
+        {
+            "PROBE_MODE": "connect",
+            "PROBE_TARGET": ",".join(targets),
+            "PROBE_ATTEMPTS": "2",
+            **ENFORCER_SYNCED,
+        },
     )["targets"]
     for target in targets:
         assert outsider[target]["address"], f"{target} resolves inside the pod"

@@ -131,3 +131,54 @@ def test_a_record_of_another_solution_is_not_used(operator_env: OperatorEnv) -> 
     assert file_id in inputs["message"]
     assert lab.get("job", f"ana-{sid}") is None
     assert not (lab.output_root / sid / "input" / "a.csv").exists()
+
+
+def test_pods_over_a_solutions_quota_leave_the_service_pending_with_the_quotas_reason(
+    operator_env: OperatorEnv,
+) -> None:
+    """The lab's ResourceQuota admits no pod: its ondemand and persistent services stay Pending, each with
+    Kubernetes' refusal in a PodsCreated condition; the default solution's service beside it runs."""
+    lab = operator_env.add_solution("lab")
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "solution-quota"},
+        "spec": {"hard": {"pods": "0"}},
+    }
+    lab.apply(quota)
+    eventually(
+        lambda: "hard" in (lab.get("resourcequota", "solution-quota") or {}).get("status", {}), 30, "quota"
+    )
+    operator_env.start_operator()
+    job_sid = lab.insert_record(image=IMAGE, reps=2)
+    lab.create_analytics(job_sid, {"image": IMAGE, "jobType": "ondemand", "reps": 2})
+    web_sid = lab.insert_record(image=IMAGE, port=8080)
+    lab.create_analytics(web_sid, {"image": IMAGE, "jobType": "persistent", "port": 8080})
+    platform_sid = operator_env.insert_record(image=IMAGE, reps=1)
+    operator_env.create_analytics(platform_sid, {"image": IMAGE, "jobType": "ondemand", "reps": 1})
+
+    for sid in (job_sid, web_sid):
+        eventually(lambda sid=sid: lab.condition(sid, "PodsCreated") is not None, 60, f"{sid}'s pods refused")
+        refused = lab.condition(sid, "PodsCreated")
+        assert (refused["status"], refused["reason"]) == ("False", "FailedCreate"), refused
+        assert "exceeded quota" in refused["message"] and "solution-quota" in refused["message"], refused
+        assert lab.analytics_status(sid)["phase"] == "Pending"
+        assert lab.pods(sid) == []
+    # Not a half-made service: its record and resource are there, and its Job waits for room.
+    assert lab.record(job_sid)["_id"] == ObjectId(job_sid)
+    assert lab.get("job", f"ana-{job_sid}") is not None
+
+    # The default solution is not held to the lab's quota.
+    eventually(
+        lambda: (operator_env.condition(platform_sid, "PodsCreated") or {}).get("status") == "True",
+        60,
+        "the default solution's pods made",
+    )
+
+    # Room again: the lab's runs start and the condition turns.
+    lab.kubectl("delete", "resourcequota", "solution-quota")
+    eventually(
+        lambda: (lab.condition(job_sid, "PodsCreated") or {}).get("status") == "True",
+        90,
+        "the lab's pods made",
+    )

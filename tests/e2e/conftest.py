@@ -48,10 +48,12 @@ class Platform:
         return dict(json.loads((self.state_dir / "state.json").read_text()))
 
     def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True
+        self, *args: str, input: str | None = None, check: bool = True, namespace: str | None = None
     ) -> subprocess.CompletedProcess[str]:
+        """kubectl in the platform's namespace (the default solution's), or in `namespace`."""
+        scope = namespace or self.namespace
         return subprocess.run(
-            [str(self.tools.kubectl), f"--kubeconfig={self.kubeconfig}", "-n", self.namespace, *args],
+            [str(self.tools.kubectl), f"--kubeconfig={self.kubeconfig}", "-n", scope, *args],
             input=input,
             capture_output=True,
             text=True,

@@ -13,6 +13,7 @@ import pytest
 
 from localdev.tools import REPO
 from tests.e2e.conftest import Platform
+from tests.kubectl import get_object
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.cluster, pytest.mark.pulumi, pytest.mark.node, pytest.mark.slow]
@@ -374,9 +375,15 @@ def test_host_paths_stay_inside_the_state_folder(platform: Platform) -> None:
         assert Path(volume["spec"]["hostPath"]["path"]).is_relative_to(platform.state_dir)
 
 
-def probe_pod_report(platform: Platform, name: str, env: dict[str, str]) -> dict[str, Any]:
+def probe_pod_report(
+    platform: Platform, name: str, env: dict[str, str], namespace: str | None = None
+) -> dict[str, Any]:
     """The probe as a bare pod on the real node with none of the platform's labels (outside every
-    NetworkPolicy's allowed set); its report from its log."""
+    NetworkPolicy's allowed set), in the platform's namespace or in `namespace`; its report from its log."""
+
+    def kubectl(*args: str, **options: Any) -> Any:
+        return platform.kubectl(*args, namespace=namespace, **options)
+
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -400,19 +407,20 @@ def probe_pod_report(platform: Platform, name: str, env: dict[str, str]) -> dict
             }],
         },
     }  # fmt: skip
-    platform.kubectl("create", "-f", "-", input=json.dumps(pod))
+    kubectl("create", "-f", "-", input=json.dumps(pod))
     try:
         eventually(
             lambda: (
-                (platform.get("pods", name) or {}).get("status", {}).get("phase") in ("Succeeded", "Failed")
+                (get_object(kubectl, "pods", name) or {}).get("status", {}).get("phase")
+                in ("Succeeded", "Failed")
             ),
             180,
             f"pod {name}",
         )
-        log = platform.kubectl("logs", name).stdout
+        log = kubectl("logs", name).stdout
         return dict(json.loads(log[log.index("{") :]))
     finally:
-        platform.kubectl("delete", "pod", name, "--wait=false", check=False)
+        kubectl("delete", "pod", name, "--wait=false", check=False)
 
 
 # The local enforcer (kube-router) installs a new pod's firewall chain on its sync after the pod's event:

@@ -9,6 +9,7 @@ State lives in `$DTPOC_STATE_DIR` (default `.local/`); `down` stops what that in
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -18,15 +19,26 @@ from .tools import REPO, find_tools
 STATE_DIR = Path(os.environ.get("DTPOC_STATE_DIR", REPO / ".local"))
 
 
+def solution_lines(platform: LocalPlatform) -> str:
+    """One line per DT solution of the stack besides the default one: its paths, tokens and namespace."""
+    outputs = json.loads((platform.state_dir / "outputs.json").read_text())
+    return "".join(
+        f"\n  {'solution ' + name:<13}{platform.api_url}/solutions/{name}   "
+        f"(tokens solutionTokens.{name}.admin / .read in secrets.json; namespace {namespace})"
+        for name, namespace in (outputs.get("solutions") or {}).items()
+    )
+
+
 def up(platform: LocalPlatform) -> None:
     platform.up()
     cluster = platform.cluster()
+    solutions = solution_lines(platform)
     print(
         f"""
 The platform is up (instance {platform.state.instance}).
   API          {platform.api_url}   (health: {platform.api_url}/healthz)
   API docs     {platform.api_url}/docs
-  API tokens   in {platform.state_dir / "secrets.json"}: apiToken (reads and changes), apiReadToken (reads)
+  API tokens   in {platform.state_dir / "secrets.json"}: apiToken (changes too), apiReadToken{solutions}
   MongoDB      mongodb://127.0.0.1:{platform.state.mongodb_port}/ (FerretDB; password in secrets.json)
   kubectl      KUBECONFIG={cluster.kubeconfig} {platform.tools.kubectl} \\
                  get analytics,pods -n {platform.state.namespace}

@@ -120,7 +120,10 @@ def original_listing_process(mongo_url: str, log: Path) -> Iterator[str]:
 
 
 @contextmanager
-def api_process(mongo_url: str, kubeconfig: Path, log: Path) -> Iterator[tuple[str, int]]:
+def api_process(
+    mongo_url: str, kubeconfig: Path, log: Path, settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """`dtpoc-api` as its own process on a free port (`settings`: more API_* variables, or other values)."""
     port = processes.free_port()
     env = {
         **os.environ,
@@ -131,6 +134,7 @@ def api_process(mongo_url: str, kubeconfig: Path, log: Path) -> Iterator[tuple[s
         "API_KUBECONFIG": str(kubeconfig),
         "API_MAX_UPLOAD_BYTES": str(1024 * MB),
         "MONGODB_URL": mongo_url,
+        **(settings or {}),
     }
     executable = Path(sys.executable).parent / "dtpoc-api"
     with log.open("wb") as out:

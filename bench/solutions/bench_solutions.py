@@ -18,14 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,12 +32,11 @@ from pymongo import AsyncMongoClient
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from bench.api.bench_api import api_process  # noqa: E402
 from bench.stats import Goal, Spread, print_goals  # noqa: E402
-from localdev import processes  # noqa: E402
 from localdev.cluster import LocalCluster  # noqa: E402
 from localdev.ferretdb import FerretDB  # noqa: E402
 from localdev.tools import find_tools  # noqa: E402
-from services.api.settings import V1BETA1_PATH  # noqa: E402
 from services.shared import crd  # noqa: E402
 from services.shared.records import services_collection  # noqa: E402
 from services.shared.solutions import default_place  # noqa: E402
@@ -54,28 +49,10 @@ PAGES = (100, 1000)
 LAUNCH = {"image": "ghcr.io/cam-digital-hospitals/digital-hosp-des", "sim": {"reps": 2}}
 
 
-@contextmanager
-def api_process(mongo_url: str, kubeconfig: Path, tokens: dict[str, str], log: Path) -> Iterator[str]:
-    port = processes.free_port()
+def solution_settings(tokens: dict[str, str]) -> dict[str, str]:
+    """The API's settings for the default solution and `big`, each with its own token."""
     others = [{"name": OTHER, "namespace": OTHER_NAMESPACE, "token": tokens[OTHER]}]
-    env = {
-        **os.environ,
-        "API_TOKEN": tokens["default"],
-        "API_SOLUTIONS": json.dumps(others),
-        "API_PORT": str(port),
-        "API_HOST": "127.0.0.1",
-        "API_NAMESPACE": NAMESPACE,
-        "API_KUBECONFIG": str(kubeconfig),
-        "MONGODB_URL": mongo_url,
-    }
-    executable = Path(sys.executable).parent / "dtpoc-api"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(executable)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
-    try:
-        processes.wait_until(lambda: processes.port_open(port), 30, "the API")
-        yield f"http://127.0.0.1:{port}{V1BETA1_PATH}"
-    finally:
-        processes.stop(proc.pid)
+    return {"API_TOKEN": tokens["default"], "API_SOLUTIONS": json.dumps(others), "API_NAMESPACE": NAMESPACE}
 
 
 async def launch_many(client: httpx.AsyncClient, path: str, token: str, count: int) -> float:
@@ -174,7 +151,8 @@ def main() -> None:
         cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd.CRD_NAME}", "--timeout=60s")
         for namespace in (NAMESPACE, OTHER_NAMESPACE):
             cluster.kubectl("create", "namespace", namespace)
-        with api_process(ferretdb.url, cluster.kubeconfig, tokens, work / "api.log") as base_url:
+        settings = solution_settings(tokens)
+        with api_process(ferretdb.url, cluster.kubeconfig, work / "api.log", settings) as (base_url, _):
             result = asyncio.run(run(base_url, ferretdb.url, tokens, args))
     finally:
         if cluster is not None:

@@ -121,6 +121,18 @@ def stored(ferretdb: FerretDB) -> Iterator[Callable[[], dict[str, int]]]:
         yield counts
 
 
+def refused_by_the_http_server(response: Any) -> bool:
+    """uvicorn's own answer to a request that is not valid HTTP (checked by hand: a NUL byte in a header
+    value, a raw control character in the query): it never reaches the app, so it is not the app's to
+    answer as documented. Seen once in three runs of this test (a generated `Last-Event-ID`, most likely).
+    Exactly that text, as plain text, nothing else."""
+    return (
+        response.status_code == 400
+        and response.text == "Invalid HTTP request received."
+        and response.headers.get("content-type", "").startswith("text/plain")
+    )
+
+
 def refused_before_authentication(response: Any) -> bool:
     """What is refused before the token is looked at, with or without it: a path that reaches no
     operation (the router's own 404), and a body that cannot be decoded at all (FastAPI decodes it before
@@ -171,12 +183,18 @@ def test_no_server_errors_and_answers_as_documented(
         before = stored() if with_token else None
         anonymous = case.call(base_url=live_api.url, timeout=60)
         FuzzTally.add(operation, anonymous.status_code, anonymous.text, token=False)
-        assert anonymous.status_code == 401 or refused_before_authentication(anonymous), anonymous.text
+        assert (
+            anonymous.status_code == 401
+            or refused_before_authentication(anonymous)
+            or refused_by_the_http_server(anonymous)
+        ), anonymous.text
         if before is not None:
             assert stored() == before, f"{operation} without the token changed what is stored"
     # Changes with the admin token, reads with the read token (test_auth.py covers who may do what).
     response = case.call(base_url=live_api.url, headers=AUTH if with_token else READ_AUTH, timeout=60)
     FuzzTally.add(operation, response.status_code, response.text)
+    if refused_by_the_http_server(response):
+        return
     case.validate_response(
         response,
         checks=[

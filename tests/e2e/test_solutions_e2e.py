@@ -21,6 +21,7 @@ from tests.kubectl import get_object
 from tests.polling import eventually
 
 LAB = "lab"
+ONE_RUN = {"job_type": "ondemand", "reps": 1}
 
 
 @dataclass
@@ -80,7 +81,7 @@ def test_the_lab_runs_its_module_in_its_namespace_from_its_own_files(platform: P
     assert uploaded.status_code in (200, 201), uploaded.text  # 200: already stored (a rerun)
     file_id = uploaded.json()["id"]
     sid = lab.launch(
-        {**probe(platform, PROBE_MODE="write"), "mount_files": {file_id: "beds.csv"}, "ana": {"job_type": "ondemand", "reps": 1}}
+        {**probe(platform, PROBE_MODE="write"), "mount_files": {file_id: "beds.csv"}, "ana": ONE_RUN}
     )
     eventually(lambda: lab.status(sid)["status"] == "ok", 180, "the lab's run")
     report = lab.get(f"/service/{sid}/output/0").json()
@@ -98,7 +99,7 @@ def test_one_solutions_token_reaches_nothing_of_anothers(platform: Platform) -> 
     lab, default = solution(platform, LAB), default_solution(platform)
     lab_file = lab.post("/files/upload", files={"file": ("lab-only.txt", b"lab secret")}).json()["id"]
     default_file = default.post("/files/upload", files={"file": ("mine.txt", b"default's")}).json()["id"]
-    lab_sid = lab.launch({**probe(platform, PROBE_MODE="write"), "ana": {"job_type": "ondemand", "reps": 1}})
+    lab_sid = lab.launch({**probe(platform, PROBE_MODE="write"), "ana": ONE_RUN})
     eventually(lambda: lab.status(lab_sid)["status"] == "ok", 180, "the lab's run")
     before = (
         lab.get("/files/").json(),
@@ -114,7 +115,7 @@ def test_one_solutions_token_reaches_nothing_of_anothers(platform: Platform) -> 
         intruder.get("/service/"),
         intruder.get(f"/service/{lab_sid}/status"),
         intruder.get(f"/service/{lab_sid}/output/0"),
-        intruder.post("/service/launch", json={**probe(platform, PROBE_MODE="write"), "ana": {"job_type": "ondemand", "reps": 1}}),
+        intruder.post("/service/launch", json={**probe(platform, PROBE_MODE="write"), "ana": ONE_RUN}),
         intruder.delete(f"/files/{lab_file}"),
         intruder.delete(f"/service/{lab_sid}/terminate"),
     ):
@@ -134,7 +135,7 @@ def test_one_solutions_token_reaches_nothing_of_anothers(platform: Platform) -> 
     services_before = len(default.get("/service/", params={"limit": 1000}).json())
     mounted = default.post(
         "/service/launch",
-        json={**probe(platform, PROBE_MODE="write"), "mount_files": {lab_file: "x.txt"}, "ana": {"job_type": "ondemand", "reps": 1}},
+        json={**probe(platform, PROBE_MODE="write"), "mount_files": {lab_file: "x.txt"}, "ana": ONE_RUN},
     )
     assert 400 <= mounted.status_code < 500, mounted.text
     assert len(default.get("/service/", params={"limit": 1000}).json()) == services_before
@@ -168,13 +169,13 @@ def test_the_labs_quota_holds_its_runs_and_not_the_default_solutions(platform: P
     sleepers: list[str] = []
     while not _quota_full(platform):
         assert len(sleepers) < 6, "the lab's quota should be full after a few runs"
-        sid = lab.launch({**probe(platform, PROBE_MODE="sleep", PROBE_SECONDS="45"), "ana": {"job_type": "ondemand", "reps": 1}})
+        sid = lab.launch({**probe(platform, PROBE_MODE="sleep", PROBE_SECONDS="45"), "ana": ONE_RUN})
         sleepers.append(sid)
         eventually(
             lambda sid=sid: lab.status(sid)["active"] == 1 or _quota_full(platform), 120, f"{sid} runs"
         )
-    extra = lab.launch({**probe(platform, PROBE_MODE="write"), "ana": {"job_type": "ondemand", "reps": 1}})
-    mine = default.launch({**probe(platform, PROBE_MODE="write"), "ana": {"job_type": "ondemand", "reps": 1}})
+    extra = lab.launch({**probe(platform, PROBE_MODE="write"), "ana": ONE_RUN})
+    mine = default.launch({**probe(platform, PROBE_MODE="write"), "ana": ONE_RUN})
 
     waiting = eventually(lambda: (s := lab.status(extra))["message"] and s, 90, "the refusal in the status")
     assert waiting["status"] == "pending", waiting

@@ -29,16 +29,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
 from services.shared.files import FileStore
-from services.shared.solutions import DEFAULT_SOLUTION, MAX_NAME_LENGTH, check_solution_name
+from services.shared.solutions import DEFAULT_SOLUTION, MAX_NAME_LENGTH, NAME_PATTERN, check_solution_name
 
 from .kube import AnalyticsClient
 from .models import OBJECT_ID_PATTERN
 from .pod_logs import PodLogs
 from .settings import ApiSettings
 from .solutions import Solution
-
-# The OpenAPI form of services.shared.solutions.check_solution_name (a DNS label).
-SOLUTION_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
 
 def get_settings(request: Request) -> ApiSettings:
@@ -64,7 +61,7 @@ def _document_solution(
     solution: Annotated[
         str,
         Path(
-            pattern=SOLUTION_NAME_PATTERN,
+            pattern=NAME_PATTERN,
             max_length=MAX_NAME_LENGTH,
             description=f"The solution's name (`{DEFAULT_SOLUTION}`: the same as the paths without "
             "`/solutions/{solution}`).",

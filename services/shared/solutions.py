@@ -27,7 +27,9 @@ SOLUTION_LABEL = "dtpoc.io/solution"
 SOLUTIONS_DATA_DIR = "solutions"
 # MongoDB database names are at most 63 bytes; the longest we make is `orchestrator_files--<name>`.
 MAX_NAME_LENGTH = 40
-_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# A DNS label starting with a letter (also the API's OpenAPI pattern of `{solution}`).
+NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+_NAME = re.compile(NAME_PATTERN)
 
 
 def check_solution_name(name: str) -> str:

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -102,6 +102,27 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
         self.cpu_seconds = self._cpu() - self._cpu_start
+
+
+@contextmanager
+def local_servers(prefix: str, namespaces: Sequence[str]) -> Iterator[tuple[Path, FerretDB, LocalCluster]]:
+    """A work folder, FerretDB, and a local cluster with the Analytics CRD and `namespaces`; both stopped
+    (by pid) on the way out."""
+    tools = find_tools()
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    ferretdb = FerretDB.start(tools, work / "ferretdb")
+    cluster = None
+    try:
+        cluster = LocalCluster.start(tools, work / "cluster")
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(crd.crd_manifest()))
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd.CRD_NAME}", "--timeout=60s")
+        for namespace in namespaces:
+            cluster.kubectl("create", "namespace", namespace)
+        yield work, ferretdb, cluster
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        ferretdb.stop()
 
 
 @contextmanager
@@ -543,33 +564,23 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
 
-    tools = find_tools()
-    work = Path(tempfile.mkdtemp(prefix="dtpoc-bench-api-"))
-    ferretdb = FerretDB.start(tools, work / "ferretdb")
-    cluster = None
-    try:
-        cluster = LocalCluster.start(tools, work / "cluster")
-        cluster.kubectl("apply", "-f", "-", input=json.dumps(crd.crd_manifest()))
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd.CRD_NAME}", "--timeout=60s")
-        cluster.kubectl("create", "namespace", NAMESPACE)
-        with api_process(ferretdb.url, cluster.kubeconfig, work / "api.log") as (base_url, pid):
-            print(f"API pid {pid} at {base_url}; FerretDB at {ferretdb.url}", flush=True)
-            transfers = asyncio.run(bench_transfers(base_url, pid, ferretdb.url, sizes))
-            file_listing: dict = {}
-            if args.files:
-                with original_listing_process(ferretdb.url, work / "original.log") as original_url:
-                    file_listing = asyncio.run(
-                        bench_file_listing(base_url, original_url, ferretdb.url, args.files, args.rounds)
-                    )
-            listing = (
-                asyncio.run(bench_listing(base_url, ferretdb.url, args.services, args.rounds))
-                if args.services
-                else {}
-            )
-    finally:
-        if cluster is not None:
-            cluster.stop()
-        ferretdb.stop()
+    with (
+        local_servers("dtpoc-bench-api-", [NAMESPACE]) as (work, ferretdb, cluster),
+        api_process(ferretdb.url, cluster.kubeconfig, work / "api.log") as (base_url, pid),
+    ):
+        print(f"API pid {pid} at {base_url}; FerretDB at {ferretdb.url}", flush=True)
+        transfers = asyncio.run(bench_transfers(base_url, pid, ferretdb.url, sizes))
+        file_listing: dict = {}
+        if args.files:
+            with original_listing_process(ferretdb.url, work / "original.log") as original_url:
+                file_listing = asyncio.run(
+                    bench_file_listing(base_url, original_url, ferretdb.url, args.files, args.rounds)
+                )
+        listing = (
+            asyncio.run(bench_listing(base_url, ferretdb.url, args.services, args.rounds))
+            if args.services
+            else {}
+        )
 
     print_table(transfers, listing)
     if file_listing:

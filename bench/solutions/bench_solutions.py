@@ -20,7 +20,6 @@ import asyncio
 import json
 import secrets
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,12 +31,8 @@ from pymongo import AsyncMongoClient
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from bench.api.bench_api import api_process  # noqa: E402
+from bench.api.bench_api import api_process, local_servers  # noqa: E402
 from bench.stats import Goal, Spread, print_goals  # noqa: E402
-from localdev.cluster import LocalCluster  # noqa: E402
-from localdev.ferretdb import FerretDB  # noqa: E402
-from localdev.tools import find_tools  # noqa: E402
-from services.shared import crd  # noqa: E402
 from services.shared.records import services_collection  # noqa: E402
 from services.shared.solutions import default_place  # noqa: E402
 
@@ -140,24 +135,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=60)
     args = parser.parse_args()
 
-    tools = find_tools()
-    work = Path(tempfile.mkdtemp(prefix="dtpoc-bench-solutions-"))
     tokens = {name: secrets.token_urlsafe(24) for name in ("default", OTHER)}
-    ferretdb = FerretDB.start(tools, work / "ferretdb")
-    cluster = None
-    try:
-        cluster = LocalCluster.start(tools, work / "cluster")
-        cluster.kubectl("apply", "-f", "-", input=json.dumps(crd.crd_manifest()))
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd.CRD_NAME}", "--timeout=60s")
-        for namespace in (NAMESPACE, OTHER_NAMESPACE):
-            cluster.kubectl("create", "namespace", namespace)
-        settings = solution_settings(tokens)
-        with api_process(ferretdb.url, cluster.kubeconfig, work / "api.log", settings) as (base_url, _):
-            result = asyncio.run(run(base_url, ferretdb.url, tokens, args))
-    finally:
-        if cluster is not None:
-            cluster.stop()
-        ferretdb.stop()
+    settings = solution_settings(tokens)
+    with (
+        local_servers("dtpoc-bench-solutions-", [NAMESPACE, OTHER_NAMESPACE]) as (work, ferretdb, cluster),
+        api_process(ferretdb.url, cluster.kubeconfig, work / "api.log", settings) as (base_url, _),
+    ):
+        result = asyncio.run(run(base_url, ferretdb.url, tokens, args))
 
     print(f"\n{'listing (ms)':<34}{'p50 alone':>11}{'p95 alone':>11}{'p50 beside':>12}{'p95 beside':>12}")
     for key in (f"{kind}_{limit}" for limit in PAGES for kind in ("api", "db")):

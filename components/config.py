@@ -28,11 +28,12 @@ from .images import (
     ImageBuildSettings,
     check_image_ref,
 )
+from .influxdb import InfluxDBArgs
 from .mongodb import MongoDBEngine
 from .mosquitto import MosquittoArgs
 from .nodered import NodeRedArgs
 from .storage import StorageMode
-from .telegraf import IN_CLUSTER_BROKER, check_broker_url
+from .telegraf import IN_CLUSTER_BROKER, SensorInputArgs, check_broker_url, load_sensor_class
 from .ui import DigitalHospFrontend, MongoExpress
 
 PROJECT = "dtpoc"
@@ -68,6 +69,7 @@ PIECES = (
     "mongo-express",
     "frontend",
     "orchestrator",
+    "sensor-simulator",
 )
 
 # Kubernetes' imagePullPolicy values (config moduleImagePullPolicy).
@@ -210,6 +212,8 @@ class PlatformConfig:
     mongodb_engine: MongoDBEngine = MongoDBEngine.MONGODB
     mongodb_image: str = ""
     mosquitto_image: str = MosquittoArgs.image
+    influxdb_image: str = InfluxDBArgs.image
+    telegraf_image: str = SensorInputArgs.image
     nodered_image: str = NodeRedArgs.image
     mongo_express_image: str = MongoExpress.image
     simulated_pieces: tuple[str, ...] = ()
@@ -219,6 +223,11 @@ class PlatformConfig:
     module_host: str = ""
     module_egress_cidrs: tuple[str, ...] = field(default_factory=tuple)
     grafana_anonymous: bool = False
+    # Sensor inputs besides the seed's, as `package.module:ClassName` of SensorInput subclasses.
+    sensor_classes: tuple[str, ...] = ()
+    # A Deployment publishing simulated readings of the sensors it knows (light, temp, co2).
+    sensor_simulator: bool = False
+    sensor_simulator_image: str = ""  # there is no public image: the program builds it (simulators/sensors)
     mqtt_username: str = "publisher"
     quota_pods: int = 100
     quota_cpu: str = "64"
@@ -309,6 +318,8 @@ class PlatformConfig:
             ("apiImage", self.api_image),
             ("frontendImage", self.frontend_image),
             ("mosquittoImage", self.mosquitto_image),
+            ("influxdbImage", self.influxdb_image),
+            ("telegrafImage", self.telegraf_image),
             ("noderedImage", self.nodered_image),
             ("mongoExpressImage", self.mongo_express_image),
             *((("mongodbImage", self.mongodb_image),) if self.mongodb_image else ()),
@@ -318,6 +329,15 @@ class PlatformConfig:
             _check(lambda ref=ref, key=key: check_image_ref(ref, key))
         if self.build_images:
             _check(lambda: self.image_build_settings)  # registry, tag and base image references
+        if self.sensor_simulator and not self.sensor_simulator_image:
+            raise ConfigError(
+                "sensorSimulator needs its image: set sensorSimulatorImage, or build it (buildImages: true and "
+                "sensor-simulator in builtImages: the build's reference replaces sensorSimulatorImage)"
+            )
+        if self.sensor_simulator_image:
+            _check(lambda: check_image_ref(self.sensor_simulator_image, "sensorSimulatorImage"))
+        for ref in self.sensor_classes:
+            _check(lambda ref=ref: load_sensor_class(ref))
         if not self.mongodb_username or not self.influxdb_username:
             raise ConfigError("mongodbUsername and influxdbUsername must not be empty")
         if not 1 <= self.api_max_upload_bytes <= 64 * 1024**3:
@@ -524,6 +544,8 @@ class PlatformConfig:
             mongodb_engine=_str(cfg, "mongodbEngine", cls.mongodb_engine),
             mongodb_image=_str(cfg, "mongodbImage", cls.mongodb_image),
             mosquitto_image=_str(cfg, "mosquittoImage", cls.mosquitto_image),
+            influxdb_image=_str(cfg, "influxdbImage", cls.influxdb_image),
+            telegraf_image=_str(cfg, "telegrafImage", cls.telegraf_image),
             nodered_image=_str(cfg, "noderedImage", cls.nodered_image),
             mongo_express_image=_str(cfg, "mongoExpressImage", cls.mongo_express_image),
             simulated_pieces=_str_list(cfg, "simulatedPieces"),
@@ -533,6 +555,9 @@ class PlatformConfig:
             module_host=_str(cfg, "moduleHost", cls.module_host),
             module_egress_cidrs=_str_list(cfg, "moduleEgressCidrs"),
             grafana_anonymous=_bool(cfg, "grafanaAnonymous", cls.grafana_anonymous),
+            sensor_classes=_str_list(cfg, "sensorClasses"),
+            sensor_simulator=_bool(cfg, "sensorSimulator", cls.sensor_simulator),
+            sensor_simulator_image=_str(cfg, "sensorSimulatorImage", cls.sensor_simulator_image),
             mqtt_username=_str(cfg, "mqttUsername", cls.mqtt_username),
             quota_pods=_int(cfg, "quotaPods", cls.quota_pods),
             quota_cpu=_str(cfg, "quotaCpu", cls.quota_cpu),

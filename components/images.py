@@ -73,9 +73,15 @@ IMAGES: dict[str, ImageSpec] = {
     # FerretDB's context is the folder of its binary (config imageContexts.ferretdb; tools/build.sh makes it).
     "ferretdb": ImageSpec("dtpoc-ferretdb", "images/ferretdb/Dockerfile", context=""),
     "mosquitto": ImageSpec("dtpoc-mosquitto", "images/mosquitto/Dockerfile", "images/mosquitto"),
+    # Telegraf's and InfluxDB's contexts are the folders of their binaries (imageContexts, tools/build.sh).
+    "telegraf": ImageSpec("dtpoc-telegraf", "images/telegraf/Dockerfile", context=""),
+    "influxdb": ImageSpec("dtpoc-influxdb", "images/influxdb/Dockerfile", context=""),
     "node-red": ImageSpec("dtpoc-node-red", "images/node-red/Dockerfile", "images/node-red"),
     "mongo-express": ImageSpec(
         "dtpoc-mongo-express", "images/mongo-express/Dockerfile", "images/mongo-express"
+    ),
+    "sensor-simulator": ImageSpec(
+        "dtpoc-sensor-simulator", "simulators/sensors/Dockerfile", "simulators/sensors"
     ),
     # Analytics modules: the README's sample and the probe the platform's own tests launch.
     "hospital-lab": ImageSpec(

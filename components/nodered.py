@@ -70,7 +70,33 @@ module.exports = {
 };
 """
 
-# The seed's starter flow: one tab, an inject node wired to a debug node.
+# The seed's starter flow (one tab, an inject node wired to a debug node), and a second tab that follows
+# the sensors' live readings from the in-cluster broker (anonymous clients may read). Both debug nodes also
+# write to the log, so a running flow shows in `kubectl logs`.
+BROKER_HOST = "mosquitto"
+SENSOR_TOPIC = "CamDT/DC1/IfM/#"
+
+
+def _debug(node_id: str, tab: str, name: str, complete: str, y: int) -> dict:
+    return {
+        "id": node_id,
+        "type": "debug",
+        "z": tab,
+        "name": name,
+        "active": True,
+        "tosidebar": True,
+        "console": True,
+        "tostatus": False,
+        "complete": complete,
+        "targetType": "msg" if complete != "false" else "none",
+        "statusVal": "",
+        "statusType": "auto",
+        "x": 420,
+        "y": y,
+        "wires": [],
+    }
+
+
 DEFAULT_FLOWS: list[dict] = [
     {"id": "flow1", "type": "tab", "label": "Flow 1", "disabled": False, "info": ""},
     {
@@ -90,23 +116,39 @@ DEFAULT_FLOWS: list[dict] = [
         "y": 100,
         "wires": [["debug1"]],
     },
+    _debug("debug1", "flow1", "", "false", 100),
+    {"id": "sensors", "type": "tab", "label": "Sensors", "disabled": False, "info": "Live sensor readings"},
     {
-        "id": "debug1",
-        "type": "debug",
-        "z": "flow1",
-        "name": "",
-        "active": True,
-        "tosidebar": True,
-        "console": False,
-        "tostatus": False,
-        "complete": "false",
-        "targetType": "none",
-        "statusVal": "",
-        "statusType": "auto",
-        "x": 400,
-        "y": 100,
-        "wires": [],
+        "id": "broker",
+        "type": "mqtt-broker",
+        "name": "platform broker",
+        "broker": BROKER_HOST,
+        "port": "1883",
+        "clientid": "",
+        "autoConnect": True,
+        "usetls": False,
+        "protocolVersion": "4",
+        "keepalive": "60",
+        "cleansession": True,
     },
+    {
+        "id": "readings",
+        "type": "mqtt in",
+        "z": "sensors",
+        "name": "sensor readings",
+        "topic": SENSOR_TOPIC,
+        "qos": "1",
+        "datatype": "json",
+        "broker": "broker",
+        "nl": False,
+        "rap": True,
+        "rh": 0,
+        "inputs": 0,
+        "x": 200,
+        "y": 100,
+        "wires": [["reading"]],
+    },
+    _debug("reading", "sensors", "reading", "payload", 100),
 ]
 
 

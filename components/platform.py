@@ -30,10 +30,11 @@ from .network_policy import (
 )
 from .nodered import NodeRed, NodeRedArgs
 from .orchestrator import API_PORT, OPERATOR_HEALTH_PORT, Orchestrator, OrchestratorArgs
+from .sensor_simulator import SIMULATED_KINDS, SensorSimulator, SensorSimulatorArgs
 from .solution import Solution, SolutionArgs, solution_storage
 from .solution_guard import KubeAccess, SolutionRemovalGuard
 from .storage import Storage, StorageArgs, StorageMode
-from .telegraf import LightSensor, SensorInput, SensorInputArgs, TempSensor
+from .telegraf import LightSensor, SensorInput, SensorInputArgs, TempSensor, load_sensor_class
 from .tls import SelfSignedCertificate, SelfSignedCertificateArgs
 from .ui import (
     DigitalHospFrontend,
@@ -76,12 +77,20 @@ class PlatformArgs:
             if not (isinstance(cls, type) and issubclass(cls, SensorInput)):
                 raise ValueError(f"PlatformArgs.extra_sensors: {cls!r} is not a SensorInput subclass")
             cls.validate_class()
-        sensors = [c.sensor for c in (*SEED_SENSORS, *self.extra_sensors)]
+        sensors = [c.sensor for c in self.sensor_types]
         if len(set(sensors)) != len(sensors):
-            raise ValueError(f"PlatformArgs.extra_sensors: sensor names must be unique, got {sensors}")
+            raise ValueError(
+                f"PlatformArgs.extra_sensors / sensorClasses: sensor names must be unique, got {sensors}"
+            )
         apps = [c.app() for c in (Grafana, MongoExpress, DigitalHospFrontend, *self.extra_ui_modules)]
         if len(set(apps)) != len(apps):
             raise ValueError(f"PlatformArgs.extra_ui_modules: app names must be unique, got {apps}")
+
+    @property
+    def sensor_types(self) -> tuple[type[SensorInput], ...]:
+        """The sensor inputs deployed: the seed's, the stack's `sensorClasses`, then `extra_sensors`."""
+        configured = tuple(load_sensor_class(ref) for ref in self.config.sensor_classes)
+        return (*SEED_SENSORS, *configured, *self.extra_sensors)
 
 
 class Platform(pulumi.ComponentResource):
@@ -177,6 +186,7 @@ class Platform(pulumi.ComponentResource):
                 org=cfg.influxdb_org,
                 bucket=cfg.influxdb_bucket,
                 claim_name=self.influxdb_storage.claim_name,
+                image=self.images.refs.get("influxdb", cfg.influxdb_image),
                 placement=cfg.placement("influxdb"),
             ),
             in_ns,
@@ -205,9 +215,24 @@ class Platform(pulumi.ComponentResource):
 
         # --- data inputs --------------------------------------------------------------------------------
         self.sensors = {}
-        for sensor_cls in (*SEED_SENSORS, *args.extra_sensors):
+        for sensor_cls in args.sensor_types:
             self.sensors[sensor_cls.sensor] = sensor_cls(
                 f"{name}-{sensor_cls.sensor}", self.sensor_args(), in_ns
+            )
+
+        self.sensor_simulator = None
+        if cfg.sensor_simulator:
+            self.sensor_simulator = SensorSimulator(
+                f"{name}-sensor-simulator",
+                SensorSimulatorArgs(
+                    namespace=ns,
+                    image=self.images.refs.get("sensor-simulator", cfg.sensor_simulator_image),
+                    publisher_secret_name=self.mosquitto.publisher_secret.metadata.name,
+                    devices={kind: 3 for kind in self.sensors if kind in SIMULATED_KINDS},
+                    broker_url=self.mosquitto.url,
+                    placement=cfg.placement("sensor-simulator"),
+                ),
+                in_ns,
             )
 
         # --- ingress ------------------------------------------------------------------------------------
@@ -286,6 +311,7 @@ class Platform(pulumi.ComponentResource):
                     influx_bucket=self.influxdb.bucket,
                     placement=cfg.placement("grafana"),
                     anonymous=cfg.grafana_anonymous,
+                    sensors=[type(sensor) for sensor in self.sensors.values()],
                 ),
                 in_ns,
             ),
@@ -386,6 +412,7 @@ class Platform(pulumi.ComponentResource):
             influx_url=self.influxdb.url,
             org=self.influxdb.org,
             bucket=self.influxdb.bucket,
+            image=self.images.refs.get("telegraf", cfg.telegraf_image),
             placement=cfg.placement("telegraf"),
         )
 

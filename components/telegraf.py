@@ -9,6 +9,7 @@ measurement and field; the base class renders telegraf.conf (a ConfigMap) and ru
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from collections.abc import Sequence
@@ -49,6 +50,22 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _FIELD_TYPES = ("float", "int", "uint", "string", "bool")
 
 
+def load_sensor_class(ref: str) -> type[SensorInput]:
+    """The SensorInput subclass `package.module:ClassName` (config `sensorClasses`), imported from the
+    program's folder."""
+    module_name, _, class_name = ref.partition(":")
+    if not module_name or not class_name:
+        raise ValueError(f"sensorClasses: {ref!r} must be `package.module:ClassName`")
+    try:
+        found = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"sensorClasses: cannot import {ref!r}: {e}") from e
+    if not (isinstance(found, type) and issubclass(found, SensorInput)):
+        raise ValueError(f"sensorClasses: {ref!r} is not a SensorInput subclass")
+    found.validate_class()
+    return found
+
+
 def check_broker_url(url: str, what: str = "broker_url") -> str:
     if not _BROKER.match(url):
         raise ValueError(
@@ -74,7 +91,7 @@ class SensorInputArgs:
     influx_url: str = "http://influxdb:8086"
     org: str = "camdt"
     bucket: str = "default"
-    image: str = "telegraf:1.32"
+    image: str = "telegraf:1.37"
     resources: Resources = SMALL
     placement: Placement = ANYWHERE
 
@@ -138,6 +155,7 @@ class SensorInput(pulumi.ComponentResource):
             app=app,
             component=component,
             namespace=args.namespace,
+            recreate=True,  # one MQTT session per client id: never two pods of a sensor at once
             container=k8s.core.v1.ContainerArgs(
                 name="telegraf",
                 image=args.image,
@@ -180,6 +198,10 @@ class SensorInput(pulumi.ComponentResource):
             "  [[inputs.mqtt_consumer.json_v2.field]]",
             f"    path = {toml_str(self.field)}",
             f"    type = {toml_str(self.field_type)}",
+            # The inputs share the seed's topic: another sensor's reading has no such field and makes no
+            # metric here (not an error). A message that is not JSON, or a value of the wrong type, is
+            # logged and dropped; the input goes on.
+            "    optional = true",
         ]
         if self.tag:
             parser += [
@@ -193,12 +215,17 @@ class SensorInput(pulumi.ComponentResource):
                 "[agent]",
                 '  interval = "10s"',
                 "  round_interval = true",
+                # Readings are written within a second (live dashboards); at most this many wait in memory
+                # while InfluxDB is away, and none of them is acknowledged to the broker before it is written.
+                '  flush_interval = "1s"',
                 "  metric_buffer_limit = 10000",
                 '  collection_jitter = "0s"',
                 '  flush_jitter = "0s"',
                 '  precision = ""',
                 "  debug = false",
                 "  quiet = false",
+                # The pod's name would be a new series on every restart; `machine` names the sensor.
+                "  omit_hostname = true",
                 "",
                 "[[inputs.mqtt_consumer]]",
                 f"  servers = [{toml_str(args.broker_url)}]",
@@ -206,6 +233,10 @@ class SensorInput(pulumi.ComponentResource):
                 '  data_format = "json_v2"',
                 '  topic_tag = ""',
                 "  qos = 1",
+                # A session the broker keeps while Telegraf restarts, and acknowledgements only once InfluxDB
+                # took the reading: no acknowledged reading is lost to a Telegraf or InfluxDB restart.
+                "  persistent_session = true",
+                f"  client_id = {toml_str(f'dtpoc-di-{self.sensor}')}",
                 "",
                 *parser,
                 "",

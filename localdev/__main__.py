@@ -40,6 +40,9 @@ The platform is up (instance {platform.state.instance}).
   API docs     {platform.api_url}/docs
   API tokens   in {platform.state_dir / "secrets.json"}: apiToken (changes too), apiReadToken{solutions}
   MongoDB      mongodb://127.0.0.1:{platform.state.mongodb_port}/ (FerretDB; password in secrets.json)
+  MQTT         tcp://127.0.0.1:{platform.state.mqtt_port}   (publisher's password: mqttPassword)
+  InfluxDB     http://127.0.0.1:{platform.state.influxdb_port}   (org camdt, bucket default; influxdbToken)
+  Node-RED     http://127.0.0.1:{platform.state.nodered_port}/   (admin / noderedAdminPassword)
   kubectl      KUBECONFIG={cluster.kubeconfig} {platform.tools.kubectl} \\
                  get analytics,pods -n {platform.state.namespace}
   logs         {platform.state_dir / "logs"}, {platform.state_dir / "node" / "logs"}

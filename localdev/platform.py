@@ -52,6 +52,8 @@ SECRET_KEYS = (
 )
 APP_UID = 10001  # the platform's images run as this uid (and gid)
 DATA_PIECES = ("mongodb", "influxdb", "orchestrator")  # hostPath folders `<piece>_data` (components/platform)
+# subPath mounts the kubelet would otherwise make as root (InfluxDB's image runs as APP_UID here).
+DATA_SUB_PATHS = {"influxdb": ("data", "config")}
 
 
 def say(message: str) -> None:
@@ -70,6 +72,10 @@ class State:
     dockerd_run_dir: str | None = None
     api_port: int | None = None
     mongodb_port: int | None = None
+    # The sensor data path, for the host: MQTT (Mosquitto), InfluxDB's HTTP API, Node-RED's editor.
+    mqtt_port: int | None = None
+    influxdb_port: int | None = None
+    nodered_port: int | None = None
     namespace: str = "dtpoc"
     started: list[str] = field(default_factory=list)
 
@@ -204,9 +210,10 @@ class LocalPlatform:
         and the kubelet would make missing folders root's)."""
         for piece in DATA_PIECES:
             folder = self.data_root / f"{piece}_data"
-            folder.mkdir(parents=True, exist_ok=True)
-            os.chown(folder, APP_UID, APP_UID)
-            folder.chmod(0o770)
+            for made in (folder, *(folder / sub for sub in DATA_SUB_PATHS.get(piece, ()))):
+                made.mkdir(parents=True, exist_ok=True)
+                os.chown(made, APP_UID, APP_UID)
+                made.chmod(0o770)
         self.data_root.chmod(0o755)
 
     def dockerd(self) -> Dockerd:
@@ -218,10 +225,22 @@ class LocalPlatform:
         copy of the stack file: the program builds its images in this instance's Docker engine and
         imports them into this instance's node."""
         return {
-            **local_build_config(self.dockerd(), self.node().containerd_address),
+            **local_build_config(self.dockerd(), self.node().containerd_address, node_images=True),
             "dataRoot": str(self.data_root),
+            # Images whose context is a binary tools/build.sh made (images/README.md).
             "imageContexts[0]": f"ferretdb={self.tools.ferretdb.parent}",
+            "imageContexts[1]": f"telegraf={self.tools.telegraf.parent}",
+            "imageContexts[2]": f"influxdb={self._influxdb_context()}",
         }
+
+    def _influxdb_context(self) -> Path:
+        """images/influxdb's build context: the binaries tools/build.sh made and the image's entrypoint."""
+        context = self.state_dir / "contexts" / "influxdb"
+        shutil.rmtree(context, ignore_errors=True)
+        context.mkdir(parents=True)
+        for source in (*self.tools.influxd.parent.iterdir(), REPO / "images" / "influxdb" / "entrypoint.sh"):
+            shutil.copy2(source, context / source.name)
+        return context
 
     def _pulumi_up(self) -> None:
         cluster = self.cluster()
@@ -252,11 +271,15 @@ class LocalPlatform:
         self.state.namespace = str(outputs.get("namespace", self.state.namespace))
 
     def _relay_services(self) -> None:
-        """The API (on 8000 when free) and MongoDB, for the host: Service addresses exist only inside."""
+        """The API (on 8000 when free), MongoDB and the sensor data path, for the host: Service addresses
+        exist only inside."""
         self.state.api_port = self._relay_service(
             "api", API_SERVICE, None if processes.port_open(8000) else 8000
         )
         self.state.mongodb_port = self._relay_service("mongodb", "mongodb")
+        self.state.mqtt_port = self._relay_service("mqtt", "mosquitto")
+        self.state.influxdb_port = self._relay_service("influxdb", "influxdb")
+        self.state.nodered_port = self._relay_service("nodered", "nodered")
         self.save()
         processes.wait_until(self._api_healthy, 180, f"the API at {self.api_url}/healthz", interval=0.5)
 

@@ -89,6 +89,14 @@ class Tools:
         return self._binary("kube-router", "kube-router")
 
     @property
+    def telegraf(self) -> Path:
+        return self._binary("telegraf", "telegraf")
+
+    @property
+    def influxd(self) -> Path:
+        return self._binary("influxdb", "influxd")
+
+    @property
     def pause_image(self) -> Path:
         """The sandbox image as an OCI tarball (tools/build.sh pause)."""
         return self._binary("pause", "pause").parent.parent / "pause.oci.tar"

@@ -26,7 +26,10 @@ DEPLOYMENTS = {
     "mongo-express": {"mongo-express"},
     "frontend": {"digital-hosp-frontend"},
     "orchestrator": {"orchestrator-operator", "orchestrator-api"},
+    "sensor-simulator": {"sensor-simulator"},
 }
+# The simulator runs only when a stack asks for it; these tests always do, so every piece is there.
+WITH_SIMULATOR = {"sensorSimulator": True, "sensorSimulatorImage": "registry.local/sensor-simulator:1"}
 KWOK_TOLERATION = {"key": "kwok.x-k8s.io/node", "operator": "Equal", "value": "fake", "effect": "NoSchedule"}
 SIMULATED = ["grafana", "influxdb", "telegraf", "frontend"]
 
@@ -47,13 +50,18 @@ def by_piece(run: Run) -> dict[str, tuple[Any, Any]]:
 
 def test_the_table_covers_every_piece_and_every_deployment() -> None:
     assert set(DEPLOYMENTS) == set(PIECES)
-    run = build_platform({"ingressController": "none"})
+    run = build_platform({"ingressController": "none", **WITH_SIMULATOR})
     assert {n for names in DEPLOYMENTS.values() for n in names} == run.names("Deployment")
 
 
 def test_simulated_pieces_go_to_kwok_nodes_and_the_rest_to_the_real_node() -> None:
     run = build_platform(
-        {"ingressController": "none", "simulatedPieces": SIMULATED, "realNodeSelector": "dtpoc.io/node=real"}
+        {
+            "ingressController": "none",
+            "simulatedPieces": SIMULATED,
+            "realNodeSelector": "dtpoc.io/node=real",
+            **WITH_SIMULATOR,
+        }
     )
     for piece, (selector, tolerations) in by_piece(run).items():
         if piece in SIMULATED:
@@ -72,7 +80,7 @@ def test_without_placement_config_no_pod_names_a_node() -> None:
 
 
 def test_simulated_pieces_alone_leave_the_others_to_the_scheduler() -> None:
-    run = build_platform({"ingressController": "none", "simulatedPieces": ["grafana"]})
+    run = build_platform({"ingressController": "none", "simulatedPieces": ["grafana"], **WITH_SIMULATOR})
     placements = by_piece(run)
     assert placements.pop("grafana") == ({"type": "kwok"}, [KWOK_TOLERATION])
     assert set(placements.values()) == {(None, None)}

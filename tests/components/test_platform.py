@@ -15,6 +15,7 @@ from components.platform import PlatformArgs
 
 from .harness import DOCKER_IMAGE, SECRETS, pushed_ref, run_program
 from .k8s import container, env_of, pod_spec, probe, selects, service_ports, volumes_of
+from .test_config import load
 from .test_telegraf import Co2Sensor
 from .test_ui import Whoami
 
@@ -262,10 +263,15 @@ def test_extra_modules_by_subclassing(build) -> None:
 
 
 def test_platform_args_refuse_what_cannot_be_built() -> None:
+    config = load()
     with pytest.raises(ValueError, match="not a UIModule subclass"):
-        PlatformArgs(config=None, extra_ui_modules=(object,))  # type: ignore[arg-type]
+        PlatformArgs(config=config, extra_ui_modules=(object,))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unique"):
-        PlatformArgs(config=None, extra_sensors=(Co2Sensor, Co2Sensor))  # type: ignore[arg-type]
+        PlatformArgs(config=config, extra_sensors=(Co2Sensor, Co2Sensor))
+    # The same sensor from the stack's sensorClasses and from the program is one too many.
+    with_co2 = load({"sensorClasses": json.dumps(["examples.co2_sensor:Co2Sensor"])})
+    with pytest.raises(ValueError, match="unique"):
+        PlatformArgs(config=with_co2, extra_sensors=(Co2Sensor,))
 
 
 def test_the_program_exports_urls_namespace_and_service_names() -> None:

@@ -6,7 +6,15 @@ import tomllib
 
 import pytest
 
-from components.telegraf import PUBLIC_BROKER, LightSensor, SensorInput, SensorInputArgs, TempSensor
+from components.telegraf import (
+    PUBLIC_BROKER,
+    LightSensor,
+    SensorInput,
+    SensorInputArgs,
+    TempSensor,
+    load_sensor_class,
+)
+from examples.co2_sensor import Co2Sensor
 
 from .harness import run_program
 from .k8s import container, env_of, mounts_of, probe, volumes_of
@@ -34,10 +42,14 @@ def test_seed_sensors(cls: type[SensorInput], measurement: str, field: str) -> N
     assert mqtt["servers"] == ["tcp://mosquitto:1883"]  # the in-cluster broker by default
     assert mqtt["topics"] == ["CamDT/DC1/IfM/#"]
     assert mqtt["data_format"] == "json_v2"
+    # The broker keeps the session and Telegraf acknowledges a reading once written (restarts lose none).
+    assert mqtt["persistent_session"] is True
+    assert mqtt["client_id"] == f"dtpoc-di-{cls.sensor}"
+    assert conf["agent"]["omit_hostname"] is True
     parser = mqtt["json_v2"][0]
     assert parser["measurement_name"] == measurement
     assert parser["timestamp_path"] == "timestamp"
-    assert parser["field"] == [{"path": field, "type": "float"}]
+    assert parser["field"] == [{"path": field, "type": "float", "optional": True}]
     assert parser["tag"] == [{"path": "machine", "type": "string"}]
     assert conf["outputs"]["file"] == [{"files": ["stdout"]}]
     influx = conf["outputs"]["influxdb_v2"][0]
@@ -70,18 +82,12 @@ def test_bad_broker_urls_fail_early(url: str) -> None:
 
 
 # The README's example, verbatim.
-class Co2Sensor(SensorInput):
-    sensor = "co2"
-    measurement = "co2_reading"
-    field = "ppm"
-
-
 def test_a_sensor_input_is_a_subclass_of_a_few_lines() -> None:
     run = sensor_run(Co2Sensor)
     assert [r.typ for r in run.resources if not r.custom] == ["dtpoc:telegraf:Co2Sensor"]
     parser = conf_of(run, "co2")["inputs"]["mqtt_consumer"][0]["json_v2"][0]
     assert parser["measurement_name"] == "co2_reading"
-    assert parser["field"] == [{"path": "ppm", "type": "float"}]
+    assert parser["field"] == [{"path": "ppm", "type": "float", "optional": True}]
     assert run.names("Deployment") == {"di-co2"}
 
 
@@ -98,7 +104,7 @@ def test_subclass_options_reach_the_config() -> None:
     parser_conf = conf_of(sensor_run(Door), "door")["inputs"]["mqtt_consumer"][0]
     assert parser_conf["topics"] == ["CamDT/DC1/Doors/#", "CamDT/DC2/Doors/#"]
     parser = parser_conf["json_v2"][0]
-    assert parser["field"] == [{"path": "open", "type": "bool"}]
+    assert parser["field"] == [{"path": "open", "type": "bool", "optional": True}]
     assert "tag" not in parser and "timestamp_path" not in parser
 
 
@@ -116,3 +122,16 @@ def test_incomplete_subclasses_fail_with_a_clear_message(attrs: dict, message: s
     cls = type("Broken", (SensorInput,), attrs)
     with pytest.raises(ValueError, match=message):
         cls.validate_class()
+
+
+def test_sensor_classes_are_named_by_module_and_class() -> None:
+    assert load_sensor_class("examples.co2_sensor:Co2Sensor") is Co2Sensor
+    for ref, message in [
+        ("examples.co2_sensor", "package.module:ClassName"),
+        ("examples.nothing_here:Co2Sensor", "cannot import"),
+        ("examples.co2_sensor:Nope", "cannot import"),
+        ("components.telegraf:SensorInputArgs", "not a SensorInput subclass"),
+        ("components.telegraf:SensorInput", "must set the class attribute"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            load_sensor_class(ref)

@@ -1,0 +1,1 @@
+"""Examples of the platform's extension points, deployable as they are (config `sensorClasses`)."""

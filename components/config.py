@@ -331,8 +331,8 @@ class PlatformConfig:
             _check(lambda: self.image_build_settings)  # registry, tag and base image references
         if self.sensor_simulator and not self.sensor_simulator_image:
             raise ConfigError(
-                "sensorSimulator needs its image: set sensorSimulatorImage, or build it (buildImages: true and "
-                "sensor-simulator in builtImages: the build's reference replaces sensorSimulatorImage)"
+                "sensorSimulator needs its image: set sensorSimulatorImage, or build it (buildImages: true "
+                "and sensor-simulator in builtImages: the build's reference replaces sensorSimulatorImage)"
             )
         if self.sensor_simulator_image:
             _check(lambda: check_image_ref(self.sensor_simulator_image, "sensorSimulatorImage"))

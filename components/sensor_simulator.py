@@ -26,6 +26,7 @@ from .common import (
 # The kinds the simulator can make readings for (its own profiles), by sensor name: a sensor input of
 # another kind is left to real devices.
 SIMULATED_KINDS = ("light", "temp", "co2")
+NO_PROBE = "a publisher with no port to probe; it reconnects to the broker by itself (its log says when)"
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,8 @@ class SensorSimulator(pulumi.ComponentResource):
             policy_skips={
                 "CKV_K8S_35": "the simulator reads the broker's login from its environment",
                 "CKV2_K8S_6": "a client only (it publishes to the broker); nothing connects to it",
-                "CKV_K8S_8": "a publisher with no port to probe; it reconnects to the broker by itself (its log says when)",
-                "CKV_K8S_9": "a publisher with no port to probe; it reconnects to the broker by itself (its log says when)",
+                "CKV_K8S_8": NO_PROBE,
+                "CKV_K8S_9": NO_PROBE,
             },
             placement=args.placement,
         )

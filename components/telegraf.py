@@ -107,7 +107,8 @@ class SensorInput(pulumi.ComponentResource):
     """Base class: ConfigMap `di-<sensor>-config` (telegraf.conf) + Deployment `di-<sensor>`.
 
     Subclasses set `sensor`, `measurement` and `field`; optionally `field_type`, `topics`, `tag`,
-    `timestamp_path`, `timestamp_format`. The component type is `dtpoc:telegraf:<ClassName>`."""
+    `timestamp_path`, `timestamp_format`, and for its dashboard panel `title` and `unit`. The component
+    type is `dtpoc:telegraf:<ClassName>`."""
 
     sensor: ClassVar[str]
     measurement: ClassVar[str]
@@ -117,6 +118,10 @@ class SensorInput(pulumi.ComponentResource):
     tag: ClassVar[str | None] = "machine"
     timestamp_path: ClassVar[str | None] = "timestamp"
     timestamp_format: ClassVar[str] = "2006-01-02T15:04:05.000Z"
+    # The sensor's panel on the Sensors dashboard (components/dashboards.py): its title (default: the
+    # sensor and field names) and Grafana's unit id for the values (e.g. "lux", "celsius", "ppm").
+    title: ClassVar[str | None] = None
+    unit: ClassVar[str | None] = None
 
     deployment_name: str
     config_map_name: str
@@ -263,6 +268,8 @@ class LightSensor(SensorInput):
     sensor = "light"
     measurement = "light_reading"
     field = "lux"
+    title = "Light (lux)"
+    unit = "lux"
 
 
 class TempSensor(SensorInput):
@@ -271,3 +278,5 @@ class TempSensor(SensorInput):
     sensor = "temp"
     measurement = "temperature_reading"
     field = "temp"
+    title = "Temperature (°C)"
+    unit = "celsius"

@@ -9,7 +9,8 @@ image, port and path; Grafana, Mongo Express and the digital-hospital frontend a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -47,6 +48,14 @@ from .common import (
     service_port,
     tcp_probe,
 )
+from .dashboards import (
+    DASHBOARD_FILE,
+    DASHBOARDS_PATH,
+    PROVIDERS_PATH,
+    dashboard_providers,
+    sensors_dashboard,
+)
+from .telegraf import SensorInput
 
 
 @dataclass(frozen=True)
@@ -205,13 +214,15 @@ class GrafanaArgs(UIModuleArgs):
     `password`: InfluxDB makes that user at setup, see components/influxdb.py), never with InfluxDB's admin
     token or password. Its own admin is `admin` with `admin_password` (a Pulumi secret; a Secret
     `grafana-admin` of this component). `anonymous`: let anyone who reaches /grafana view dashboards (the
-    seed's setting; off by default)."""
+    seed's setting; off by default). `sensors`: the sensor inputs the provisioned "Sensors" dashboard plots
+    (components/dashboards.py); none: no dashboard."""
 
     reader_secret_name: pulumi.Input[str] | None = None
     admin_password: pulumi.Input[str] | None = None
     influx_url: str = "http://influxdb:8086"
     influx_bucket: str = "default"
     anonymous: bool = False
+    sensors: Sequence[type[SensorInput]] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -273,6 +284,9 @@ class Grafana(UIModule):
         "GF_USERS_ALLOW_SIGN_UP": "false",
         "GF_LOG_MODE": "console",
     }
+    # The "Sensors" dashboard and its provider file, when GrafanaArgs names sensors.
+    dashboards: k8s.core.v1.ConfigMap | None = None
+    dashboard_providers: k8s.core.v1.ConfigMap | None = None
 
     def extra_env(self, args: UIModuleArgs) -> list[k8s.core.v1.EnvVarArgs]:
         assert isinstance(args, GrafanaArgs)  # checked in UIModule.__init__ (args_type)
@@ -302,13 +316,34 @@ class Grafana(UIModule):
             data={"influxdb.yaml": grafana_datasources(args.influx_url, args.influx_bucket)},
             opts=child,
         )
-        return (
-            [config_map_volume("datasources", self.datasources.metadata.name), empty_dir("data")],
-            [
-                mount("datasources", "/etc/grafana/provisioning/datasources", read_only=True),
-                mount("data", "/var/lib/grafana"),
-            ],
-        )
+        volumes = [config_map_volume("datasources", self.datasources.metadata.name), empty_dir("data")]
+        mounts = [
+            mount("datasources", "/etc/grafana/provisioning/datasources", read_only=True),
+            mount("data", "/var/lib/grafana"),
+        ]
+        if args.sensors:
+            self.dashboards = dashboards = k8s.core.v1.ConfigMap(
+                f"{name}-dashboards",
+                metadata=meta("grafana-dashboards", args.namespace, self.component, app=self.app()),
+                data={DASHBOARD_FILE: json.dumps(sensors_dashboard(args.sensors), indent=2)},
+                opts=child,
+            )
+            self.dashboard_providers = providers = k8s.core.v1.ConfigMap(
+                f"{name}-dashboard-providers",
+                metadata=meta("grafana-dashboard-providers", args.namespace, self.component, app=self.app()),
+                data={"dtpoc.yaml": dashboard_providers()},
+                opts=child,
+            )
+            # Folders, not subPath mounts: the kubelet updates them in place and the provider rereads them.
+            volumes += [
+                config_map_volume("dashboards", dashboards.metadata.name),
+                config_map_volume("dashboard-providers", providers.metadata.name),
+            ]
+            mounts += [
+                mount("dashboards", DASHBOARDS_PATH, read_only=True),
+                mount("dashboard-providers", PROVIDERS_PATH, read_only=True),
+            ]
+        return volumes, mounts
 
 
 @dataclass(frozen=True)

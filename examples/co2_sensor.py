@@ -8,3 +8,5 @@ class Co2Sensor(SensorInput):
     sensor = "co2"
     measurement = "co2_reading"
     field = "ppm"
+    title = "CO2 (ppm)"
+    unit = "ppm"

@@ -89,6 +89,10 @@ class Tools:
         return self._binary("kube-router", "kube-router")
 
     @property
+    def dashboard_check(self) -> Path:
+        return self._binary("dashboard-check", "dashboard-check")
+
+    @property
     def telegraf(self) -> Path:
         return self._binary("telegraf", "telegraf")
 

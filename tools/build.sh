@@ -39,6 +39,7 @@ tool_dir() {
     coredns) echo "$cache/coredns-$COREDNS_VERSION" ;;
     kube-router) echo "$cache/kube-router-$KUBE_ROUTER_VERSION" ;;
     pulumi-dynamic-python) echo "$cache/pulumi-dynamic-python-$PULUMI_VERSION" ;;
+    dashboard-check) echo "$cache/dashboard-check-$(source_key dashboard-check)" ;;
     telegraf) echo "$cache/telegraf-$TELEGRAF_VERSION-$(echo "$TELEGRAF_PLUGINS" | sha256sum | cut -c1-8)" ;;
     *) echo "unknown tool: $1" >&2; return 1 ;;
   esac
@@ -101,6 +102,12 @@ build_telegraf() {
   cd "$wrappers/telegraf"
   go build -trimpath -tags "custom,$TELEGRAF_PLUGINS" -ldflags "-s -w" -o "$1/bin/telegraf" \
     github.com/influxdata/telegraf/cmd/telegraf
+}
+
+# The tests' check of generated Grafana dashboards against the Grafana Foundation SDK's dashboard types.
+build_dashboard-check() {
+  cd "$wrappers/dashboard-check"
+  go build -trimpath -ldflags "-s -w" -o "$1/bin/dashboard-check" .
 }
 
 build_kwok() {
@@ -176,7 +183,7 @@ build() {
 }
 
 all=(etcd kwok ferretdb pulumi-language-python pulumi-dynamic-python kubernetes pulumi pulumi-resource-kubernetes
-  kubenode pause coredns kube-router telegraf)
+  kubenode pause coredns kube-router telegraf dashboard-check)
 if [ "${1:-}" = "--dirs" ]; then
   # Where each tool lives (name=dir per line), for localdev/tools.py: the cache layout is defined here only.
   for tool in "${all[@]}"; do echo "$tool=$(tool_dir "$tool")"; done

@@ -15,6 +15,7 @@ BENCHMARKS = [
     HERE / "operator" / "bench_operator.py",
     HERE / "images" / "bench_images.py",
     HERE / "node" / "bench_node.py",
+    HERE / "sensors" / "bench_sensors.py",
 ]
 
 

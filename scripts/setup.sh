@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Everything a fresh machine of ours lacks, installed once; each step is skipped when already done.
 #   Debian packages (mosquitto; the real node's Docker engine, containerd, runc, CNI plugins, iptables,
-#   ipset, socat; mmdebstrap for base images), uv, the project's virtualenv (from uv.lock), the tools
-#   built from source.
+#   ipset, socat; mmdebstrap for base images; pkg-config for InfluxDB's Flux engine), uv, the project's
+#   virtualenv (from uv.lock), the tools built from source (Rust's cargo from rustup for that engine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +10,7 @@ UV_VERSION=0.13.8
 step() { printf '\n== %s\n' "$*" >&2; }
 
 DEBIAN_PACKAGES=(mosquitto mosquitto-clients docker.io containerd runc containernetworking-plugins
-  iptables ipset conntrack socat mmdebstrap gcc libc6-dev busybox-static)
+  iptables ipset conntrack socat mmdebstrap gcc libc6-dev pkg-config busybox-static)
 missing=()
 for package in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

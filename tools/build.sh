@@ -39,6 +39,7 @@ tool_dir() {
     coredns) echo "$cache/coredns-$COREDNS_VERSION" ;;
     kube-router) echo "$cache/kube-router-$KUBE_ROUTER_VERSION" ;;
     pulumi-dynamic-python) echo "$cache/pulumi-dynamic-python-$PULUMI_VERSION" ;;
+    influxdb) echo "$cache/influxdb-$INFLUXDB_VERSION" ;;
     dashboard-check) echo "$cache/dashboard-check-$(source_key dashboard-check)" ;;
     telegraf) echo "$cache/telegraf-$TELEGRAF_VERSION-$(echo "$TELEGRAF_PLUGINS" | sha256sum | cut -c1-8)" ;;
     *) echo "unknown tool: $1" >&2; return 1 ;;
@@ -102,6 +103,44 @@ build_telegraf() {
   cd "$wrappers/telegraf"
   go build -trimpath -tags "custom,$TELEGRAF_PLUGINS" -ldflags "-s -w" -o "$1/bin/telegraf" \
     github.com/influxdata/telegraf/cmd/telegraf
+}
+
+# InfluxDB 2: influxd needs the Flux engine's libflux (Rust, a Cargo workspace inside the flux module), linked
+# through cgo and pkg-config. Built here from the module proxy and crates.io: the flux module is copied out
+# of the read-only module cache (libflux's build script reads the module's stdlib), built with cargo (the
+# installed stable toolchain instead of flux's pinned one; lints capped, as flux denies warnings), and a
+# flux.pc names the static library. No UI assets (upstream downloads them; the API does not need them).
+build_influxdb() {
+  local work="$1/.build"
+  PATH="$HOME/.cargo/bin:$PATH"  # rustup's cargo (a CI shell may not have it on PATH)
+  mkdir -p "$work"
+  local server flux_version flux cli_version cli
+  server=$(module_dir "github.com/influxdata/influxdb/v2@$INFLUXDB_VERSION")
+  flux_version=$(cd "$server" && GOFLAGS=-mod=readonly go list -m -f '{{.Version}}' github.com/influxdata/flux)
+  cli_version=$(cd "$server" && GOFLAGS=-mod=readonly go list -m -f '{{.Version}}' github.com/influxdata/influx-cli/v2)
+  flux=$(module_dir "github.com/influxdata/flux@$flux_version")
+  cp -r "$flux" "$work/flux" && chmod -R u+w "$work/flux"
+  (cd "$work/flux/libflux" && RUSTUP_TOOLCHAIN=stable RUSTFLAGS="--cap-lints warn" \
+    CARGO_TARGET_DIR="$work/target" cargo build --release --locked --quiet)
+  mkdir -p "$work/prefix/lib/pkgconfig" "$work/prefix/include"
+  cp "$work/target/release/libflux.a" "$work/prefix/lib/"  # static only: no libflux.so at run time
+  cp -r "$work/flux/libflux/include/." "$work/prefix/include/"
+  printf '%s\n' "Name: Flux" "Version: ${flux_version#v}" "Description: the Flux engine" \
+    "Libs: -L$work/prefix/lib -lflux -ldl -lpthread -lm" "Cflags: -I$work/prefix/include" \
+    > "$work/prefix/lib/pkgconfig/flux.pc"
+  (cd "$server" && CGO_ENABLED=1 GOFLAGS="-mod=readonly -buildvcs=false" PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" \
+    go build -trimpath -tags sqlite_foreign_keys,sqlite_json \
+    -ldflags "-s -w -X main.version=${INFLUXDB_VERSION#v} -X main.commit=$INFLUXDB_VERSION" \
+    -o "$1/bin/influxd" ./cmd/influxd)
+  cli=$(module_dir "github.com/influxdata/influx-cli/v2@$cli_version")
+  (cd "$cli" && GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath \
+    -ldflags "-s -w -X main.version=$cli_version" -o "$1/bin/influx" ./cmd/influx)
+  rm -rf "$work"
+}
+
+# A module's source folder in the module cache (downloaded through the proxy when missing).
+module_dir() {
+  go mod download -json "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])'
 }
 
 # The tests' check of generated Grafana dashboards against the Grafana Foundation SDK's dashboard types.
@@ -183,7 +222,7 @@ build() {
 }
 
 all=(etcd kwok ferretdb pulumi-language-python pulumi-dynamic-python kubernetes pulumi pulumi-resource-kubernetes
-  kubenode pause coredns kube-router telegraf dashboard-check)
+  kubenode pause coredns kube-router telegraf influxdb dashboard-check)
 if [ "${1:-}" = "--dirs" ]; then
   # Where each tool lives (name=dir per line), for localdev/tools.py: the cache layout is defined here only.
   for tool in "${all[@]}"; do echo "$tool=$(tool_dir "$tool")"; done

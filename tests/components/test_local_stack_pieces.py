@@ -40,5 +40,10 @@ def test_the_local_stack_runs_ferretdb_from_its_own_images() -> None:
     images = {d.k8s_name: container(d)["image"] for d in run.kinds("Deployment")}
     assert images["mongodb"] == "localhost:5000/dtpoc-ferretdb:1.24.2"
     assert images["mosquitto"] == "localhost:5000/dtpoc-mosquitto:2.0.11"
+    assert images["influxdb"] == "localhost:5000/dtpoc-influxdb:2.7.12"
+    assert {images[f"di-{sensor}"] for sensor in ("light", "temp", "co2")} == {
+        "localhost:5000/dtpoc-telegraf:1.37.2"
+    }
+    assert images["sensor-simulator"] == "localhost:5000/dtpoc-sensor-simulator:local"
     assert images["nodered"] == "localhost:5000/dtpoc-node-red:4.1.15"
     assert images["mongo-express"] == "localhost:5000/dtpoc-mongo-express:1.0.0"

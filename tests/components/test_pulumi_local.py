@@ -31,6 +31,7 @@ NAMESPACE = "dtpoc"  # Pulumi.local.yaml
 DEPLOYMENTS = {
     "mongodb", "influxdb", "mosquitto", "nodered", "di-light", "di-temp", "orchestrator-operator",
     "orchestrator-api", "grafana", "mongo-express", "digital-hosp-frontend",
+    "di-co2", "sensor-simulator",  # the local stack's sensorClasses (the README's CO2) and simulator
 }  # fmt: skip
 SERVICES = {
     "mongodb", "influxdb", "mosquitto", "nodered", "grafana", "mongo-express", "orchestrator-api-svc",
@@ -103,7 +104,10 @@ def test_local_stack_up_no_change_and_destroy(local_stack: LocalStack, cluster: 
         "nodered-flows",
         "di-light-config",
         "di-temp-config",
+        "di-co2-config",
         "grafana-datasources",
+        "grafana-dashboards",
+        "grafana-dashboard-providers",
         "influxdb-init",
         "nodered-settings",
     }

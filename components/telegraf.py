@@ -242,6 +242,8 @@ class SensorInput(pulumi.ComponentResource):
                 # took the reading: no acknowledged reading is lost to a Telegraf or InfluxDB restart.
                 "  persistent_session = true",
                 f"  client_id = {toml_str(f'dtpoc-di-{self.sensor}')}",
+                # The broker may come up after Telegraf: keep trying instead of exiting.
+                '  startup_error_behavior = "retry"',
                 "",
                 *parser,
                 "",
@@ -254,6 +256,7 @@ class SensorInput(pulumi.ComponentResource):
                 f'  token = "${{{TOKEN_ENV}}}"',
                 f"  organization = {toml_str(args.org)}",
                 f"  bucket = {toml_str(args.bucket)}",
+                '  startup_error_behavior = "retry"',
                 "",
                 "[[outputs.health]]",
                 f'  service_address = "http://:{HEALTH_PORT}"',

@@ -45,6 +45,7 @@ def test_seed_sensors(cls: type[SensorInput], measurement: str, field: str) -> N
     # The broker keeps the session and Telegraf acknowledges a reading once written (restarts lose none).
     assert mqtt["persistent_session"] is True
     assert mqtt["client_id"] == f"dtpoc-di-{cls.sensor}"
+    assert mqtt["startup_error_behavior"] == "retry"  # the broker may start after Telegraf
     assert conf["agent"]["omit_hostname"] is True
     parser = mqtt["json_v2"][0]
     assert parser["measurement_name"] == measurement
@@ -58,6 +59,7 @@ def test_seed_sensors(cls: type[SensorInput], measurement: str, field: str) -> N
         "token": "${INFLUX_TOKEN}",
         "organization": "camdt",
         "bucket": "default",
+        "startup_error_behavior": "retry",
     }
 
     dep = run.one("Deployment", f"di-{cls.sensor}")

@@ -42,6 +42,7 @@ PORT = 1883
 MOSQUITTO_UID = 1883
 PASSWORD_FILE = "/mosquitto/auth/passwd"  # noqa: S105 (a path, not a value)
 ACL_FILE = "/mosquitto/config/acl"
+MAX_QUEUED_MESSAGES = 100_000
 
 
 def mosquitto_conf(port: int = PORT) -> str:
@@ -52,6 +53,10 @@ def mosquitto_conf(port: int = PORT) -> str:
             "allow_anonymous true",
             f"password_file {PASSWORD_FILE}",
             f"acl_file {ACL_FILE}",
+            # Per client, what waits beyond the messages in flight: a subscriber's persistent session
+            # (Telegraf's) holds this many readings through a burst or while it restarts; Mosquitto's
+            # default of 1,000 would drop the rest of a burst it has already acknowledged to the publisher.
+            f"max_queued_messages {MAX_QUEUED_MESSAGES}",
             "persistence true",
             "persistence_location /mosquitto/data/",
             "log_dest stdout",

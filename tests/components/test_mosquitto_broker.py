@@ -1,6 +1,6 @@
 """The Mosquitto component's mosquitto.conf and ACL, run by the real broker (Debian's mosquitto): the
 publisher's messages on the seed's topic get through, anonymous clients may read but not publish, and
-retained messages survive a restart (persistence)."""
+retained messages survive a restart (persistence), a subscriber's persistent session keeps a burst."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from components.mosquitto import ACL_FILE, PASSWORD_FILE, mosquitto_acl, mosquitto_conf
 from localdev import processes
@@ -133,3 +135,42 @@ def test_anonymous_clients_may_read_but_not_publish(broker: Broker) -> None:
     received = broker.client("mosquitto_sub", "-t", TOPIC, "-C", "1", "-W", "10")
     assert received.returncode == 0, received.stderr
     assert json.loads(received.stdout) == READING
+
+
+def test_a_persistent_session_keeps_a_burst_while_its_subscriber_is_away(broker: Broker) -> None:
+    """As Telegraf's session: subscribed at QoS 1 with a client id and no clean start, then away while
+    5,000 readings are published and acknowledged; back, it gets every one (beyond Mosquitto's default
+    queue of 1,000, the rest would be dropped)."""
+    received: list[bytes] = []
+
+    def subscriber() -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="dtpoc-di-light", clean_session=False)
+        client.on_message = lambda _c, _u, message: received.append(message.payload)
+        client.connect("127.0.0.1", broker.port)
+        client.subscribe("CamDT/DC1/IfM/#", qos=1)
+        client.loop_start()
+        return client
+
+    away = subscriber()
+    processes.wait_until(lambda: away.is_connected(), 10, "the subscriber")
+    away.loop_stop()
+    away.disconnect()
+
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="burst")
+    publisher.username_pw_set(PUBLISHER, PASSWORD)
+    publisher.connect("127.0.0.1", broker.port)
+    publisher.loop_start()
+    sent = [publisher.publish(TOPIC, json.dumps({**READING, "lux": i}), qos=1) for i in range(5000)]
+    for info in sent:
+        info.wait_for_publish(30)
+    assert all(info.is_published() for info in sent)  # acknowledged by the broker
+    publisher.loop_stop()
+    publisher.disconnect()
+
+    back = subscriber()
+    try:
+        processes.wait_until(lambda: len(received) >= 5000, 60, "the queued burst")
+    finally:
+        back.loop_stop()
+        back.disconnect()
+    assert sorted(json.loads(p)["lux"] for p in received) == list(range(5000))

@@ -431,10 +431,10 @@ ENFORCER_SYNCED = {"PROBE_DELAY": "5"}
 
 def test_network_policies_enforced_and_service_names_resolve(platform: Platform) -> None:
     """A bare pod with none of the platform's labels resolves the seed's Service names, is refused by
-    MongoDB and admitted by the API; a module run resolves the same names but reaches neither MongoDB
-    (modules get files, not the database) nor the API (module egress is DNS only); the API reaches
-    MongoDB (it answers listings)."""
-    targets = ["mongodb:27017", "orchestrator-api-svc:80"]
+    MongoDB and InfluxDB and admitted by the API and the broker; a module run resolves the same names but
+    reaches none of them (modules get files, not the databases; module egress is DNS only); the API
+    reaches MongoDB (it answers listings)."""
+    targets = ["mongodb:27017", "orchestrator-api-svc:80", "influxdb:8086", "mosquitto:1883"]
     outsider = probe_pod_report(
         platform,
         "policy-outsider",
@@ -448,12 +448,14 @@ def test_network_policies_enforced_and_service_names_resolve(platform: Platform)
     for target in targets:
         assert outsider[target]["address"], f"{target} resolves inside the pod"
     assert outsider["mongodb:27017"]["ok"] is False, outsider  # refused by MongoDB's policy
+    # InfluxDB (real now) admits its sensors' Telegrafs, Grafana and Node-RED only; the broker anyone
+    # (sensors publish from anywhere, with the publisher's login).
+    assert outsider["influxdb:8086"]["ok"] is False, outsider
+    assert outsider["mosquitto:1883"]["ok"] is True, outsider
     assert outsider["orchestrator-api-svc:80"]["ok"] is True, outsider  # the API admits anyone
     assert platform.api.get("/files", headers=platform.auth).status_code == 200  # the API still reaches it
 
-    # InfluxDB holds Telegraf's token-guarded data; it runs on a simulated node here, so its refusal
-    # is shown for the module only (its name resolves, nothing connects).
-    module_targets = [*targets, "influxdb:8086"]
+    module_targets = targets
     image, version = image_and_version(platform.outputs["images"]["probe"])
     sid = launch(
         platform,
@@ -468,8 +470,9 @@ def test_network_policies_enforced_and_service_names_resolve(platform: Platform)
         assert result[target]["address"], f"{target} resolves inside the pod"
     assert result["mongodb:27017"]["ok"] is False, result
     assert result["influxdb:8086"]["ok"] is False, result
-    # Module egress is DNS only (moduleEgressCidrs empty): not even the API's served port.
+    # Module egress is DNS only (moduleEgressCidrs empty): not even the API's served port, nor the broker.
     assert result["orchestrator-api-svc:80"]["ok"] is False, result
+    assert result["mosquitto:1883"]["ok"] is False, result
     terminate(platform, sid)
 
 

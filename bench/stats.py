@@ -3,10 +3,15 @@ with met / not met."""
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -64,3 +69,14 @@ def print_goals(goals: Sequence[Goal]) -> None:
     print(f"\nGoals: {met} of {len(goals)} met")
     for goal in goals:
         print(f"  {goal.line()}")
+
+
+def save_results(name: str, results: dict[str, Any], goals: Sequence[Goal]) -> Path:
+    """Writes `results` with the goals to bench/results/<name>-<time>.json; prints the goals and where."""
+    results = {**results, "goals": [goal.as_json() for goal in goals]}
+    out = RESULTS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print_goals(goals)
+    print(f"\nwritten to {out.relative_to(RESULTS.parent.parent)}")
+    return out

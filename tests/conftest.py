@@ -22,6 +22,7 @@ from localdev.pulumi import PulumiWorkspace
 from localdev.tools import Tools, find_tools
 from services.shared import crd
 from services.shared.names import FILES_DATABASE, RECORDS_DATABASE
+from tests.mqtt_broker import Broker
 
 # Tests that use these fixtures get the marker, so `-m "not cluster"` and the like select correctly.
 _MARKERS = {
@@ -141,3 +142,12 @@ def real_cluster(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> Iter
             cluster.stop()
         netns.delete()
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def broker(tools: Tools, tmp_path: Path) -> Iterator[Broker]:
+    """Debian's mosquitto with the platform's mosquitto.conf and ACL (anonymous read, publisher writes)."""
+    server = Broker(tools, tmp_path)
+    server.start()
+    yield server
+    server.stop()

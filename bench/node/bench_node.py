@@ -38,7 +38,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from bench.stats import Goal, Spread, print_goals  # noqa: E402
+from bench.stats import Goal, Spread, save_results  # noqa: E402
 from localdev.tools import Tools, find_tools  # noqa: E402
 
 BASE = "/api/orchestrator/v1beta1"
@@ -293,15 +293,9 @@ def main() -> int:
             results["concurrent"] = concurrent_runs(instance, args.concurrent)
         finally:
             localdev("down", state_dir)
-    held = goals(results)
-    results["goals"] = [goal.as_json() for goal in held]
-    out = REPO / "bench" / "results" / f"node-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(json.dumps({k: v for k, v in results.items() if k != "goals"}, indent=2))
+    print(json.dumps(results, indent=2))
     print(f"warm up / first up of this run: {results['up']['warm_s'] / results['up']['first_s']:.2f}x")
-    print_goals(held)
-    print(f"\nwritten to {out.relative_to(REPO)}")
+    save_results("node", results, goals(results))
     return 0
 
 

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from bench.node.bench_node import localdev, wait_for  # noqa: E402
-from bench.stats import Goal, Spread, percentile, print_goals  # noqa: E402
+from bench.stats import Goal, Spread, percentile, save_results  # noqa: E402
 from tests.e2e.sensor_path import BUCKET, ORG, Reading, SensorPath  # noqa: E402
 
 THROUGHPUT_GOAL = 1000.0  # points/s through MQTT and Telegraf: hundreds of sensors at a reading a second
@@ -166,17 +166,11 @@ def main() -> int:
         finally:
             if not args.attach:
                 localdev("down", state_dir)
-    held = goals(results)
     results["settings"] = {"points": args.points, "samples": args.samples}
-    results["goals"] = [goal.as_json() for goal in held]
-    out = REPO / "bench" / "results" / f"sensors-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(json.dumps({k: v for k, v in results.items() if k != "goals"}, indent=2))
+    print(json.dumps(results, indent=2))
     lat = results["latency_s"]
     print(f"publish -> queryable p50, MQTT / direct write: {lat['mqtt']['p50'] / lat['direct']['p50']:.2f}x")
-    print_goals(held)
-    print(f"\nwritten to {out.relative_to(REPO)}")
+    save_results("sensors", results, goals(results))
     return 0
 
 

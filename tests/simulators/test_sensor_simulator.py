@@ -35,7 +35,7 @@ from simulators.sensors.sensor_simulator import (
     main,
     run,
 )
-from tests.components.test_mosquitto_broker import PASSWORD, PUBLISHER, Broker
+from tests.mqtt_broker import PASSWORD, PUBLISHER, Broker
 
 SCRIPT = Path(__file__).resolve().parents[2] / "simulators" / "sensors" / "sensor_simulator.py"
 PREFIX = "CamDT/DC1/IfM"
@@ -240,15 +240,6 @@ def test_bad_settings_exit_2_with_the_reason_on_stderr(capsys: pytest.CaptureFix
 
 
 # --- a real broker -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def broker(tools: Tools, tmp_path: Path) -> Iterator[Broker]:
-    """Debian's mosquitto with the platform's mosquitto.conf and ACL (anonymous read, publisher writes)."""
-    server = Broker(tools, tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 class Subscriber:
